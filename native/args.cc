@@ -1,0 +1,228 @@
+#include "args.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace sm {
+
+CallContext& callContext() {
+  static thread_local CallContext ctx;
+  return ctx;
+}
+
+namespace {
+struct DtypeEntry {
+  int32_t code;
+  at::ScalarType type;
+  const char* name;
+};
+// The codes are part of the JavaScript side's contract (lib/tensor/dtype.ts).
+const DtypeEntry kDtypes[] = {
+    {0, at::kFloat, "float32"},         {1, at::kDouble, "float64"},
+    {2, at::kHalf, "float16"},          {3, at::kBFloat16, "bfloat16"},
+    {4, at::kLong, "int64"},            {5, at::kInt, "int32"},
+    {6, at::kBool, "bool"},             {7, at::kComplexFloat, "complex64"},
+    {8, at::kComplexDouble, "complex128"}, {9, at::kByte, "uint8"},
+    {10, at::kChar, "int8"},            {11, at::kShort, "int16"},
+};
+
+[[noreturn]] void typeError(const Napi::CallbackInfo& info, size_t i, const char* expected) {
+  std::ostringstream msg;
+  msg << callContext().op << ": argument " << i << " must be " << expected;
+  throw Napi::TypeError::New(info.Env(), msg.str());
+}
+}  // namespace
+
+const char* dtypeName(at::ScalarType type) {
+  for (const auto& e : kDtypes)
+    if (e.type == type) return e.name;
+  return c10::toString(type);
+}
+
+at::ScalarType dtypeFromCode(int32_t code) {
+  for (const auto& e : kDtypes)
+    if (e.code == code) return e.type;
+  throw std::invalid_argument("unknown dtype code " + std::to_string(code));
+}
+
+int32_t dtypeCode(at::ScalarType type) {
+  for (const auto& e : kDtypes)
+    if (e.type == type) return e.code;
+  throw std::invalid_argument(std::string("unsupported dtype ") + c10::toString(type));
+}
+
+std::string describe(const at::Tensor& t) {
+  std::ostringstream out;
+  out << dtypeName(t.scalar_type()) << "[";
+  for (int64_t d = 0; d < t.dim(); ++d) out << (d ? ", " : "") << t.size(d);
+  out << "]";
+  if (!t.is_cpu()) out << "@" << t.device().str();
+  return out.str();
+}
+
+bool isMissing(const Napi::CallbackInfo& info, size_t i) {
+  return i >= info.Length() || info[i].IsUndefined() || info[i].IsNull();
+}
+
+at::Tensor tensorArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "a Tensor");
+  const at::Tensor& t = TensorStore::instance().get(info[i].As<Napi::Number>().Int32Value());
+  callContext().tensors.push_back(t);
+  return t;
+}
+
+std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsArray()) typeError(info, i, "an array of Tensors");
+  auto array = info[i].As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(array.Length());
+  for (uint32_t k = 0; k < array.Length(); ++k) {
+    Napi::Value v = array.Get(k);
+    if (!v.IsNumber()) typeError(info, i, "an array of Tensors");
+    const at::Tensor& t = TensorStore::instance().get(v.As<Napi::Number>().Int32Value());
+    callContext().tensors.push_back(t);
+    out.push_back(t);
+  }
+  return out;
+}
+
+int64_t intArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "an integer");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+double doubleArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+bool boolArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsBoolean()) typeError(info, i, "a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::string stringArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsString()) typeError(info, i, "a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsArray()) typeError(info, i, "an array of integers");
+  auto array = info[i].As<Napi::Array>();
+  std::vector<int64_t> out(array.Length());
+  for (uint32_t k = 0; k < array.Length(); ++k) {
+    Napi::Value v = array.Get(k);
+    if (!v.IsNumber()) typeError(info, i, "an array of integers");
+    out[k] = v.As<Napi::Number>().Int64Value();
+  }
+  return out;
+}
+
+at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i < info.Length() && info[i].IsBoolean()) return at::Scalar(info[i].As<Napi::Boolean>().Value());
+  if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "a number");
+  return at::Scalar(info[i].As<Napi::Number>().DoubleValue());
+}
+
+at::ScalarType dtypeArg(const Napi::CallbackInfo& info, size_t i) {
+  return dtypeFromCode(static_cast<int32_t>(intArg(info, i)));
+}
+
+at::Device deviceArg(const Napi::CallbackInfo& info, size_t i) {
+  if (isMissing(info, i)) return at::Device(at::kCPU);
+  return at::Device(stringArg(info, i));
+}
+
+Optional<at::Tensor> optionalTensorArg(const Napi::CallbackInfo& info, size_t i) {
+  if (isMissing(info, i)) return kNone;
+  return tensorArg(info, i);
+}
+
+Optional<int64_t> optionalIntArg(const Napi::CallbackInfo& info, size_t i) {
+  if (isMissing(info, i)) return kNone;
+  return intArg(info, i);
+}
+
+Optional<at::ScalarType> optionalDtypeArg(const Napi::CallbackInfo& info, size_t i) {
+  if (isMissing(info, i)) return kNone;
+  return dtypeArg(info, i);
+}
+
+at::TensorOptions optionsArg(const Napi::CallbackInfo& info, size_t dtypeIndex) {
+  auto options = at::TensorOptions().device(deviceArg(info, dtypeIndex + 1));
+  if (!isMissing(info, dtypeIndex)) options = options.dtype(dtypeArg(info, dtypeIndex));
+  return options;
+}
+
+Napi::Value wrap(Napi::Env env, at::Tensor t) {
+  auto& store = TensorStore::instance();
+  int32_t handle = store.put(std::move(t));
+  store.flushExternalMemory(env);
+  return Napi::Number::New(env, handle);
+}
+
+Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& ts) {
+  auto out = Napi::Array::New(env, ts.size());
+  for (size_t k = 0; k < ts.size(); ++k) out.Set(static_cast<uint32_t>(k), wrap(env, ts[k]));
+  return out;
+}
+
+Napi::Value wrapPair(Napi::Env env, std::tuple<at::Tensor, at::Tensor> pair) {
+  auto out = Napi::Array::New(env, 2);
+  out.Set(0u, wrap(env, std::move(std::get<0>(pair))));
+  out.Set(1u, wrap(env, std::move(std::get<1>(pair))));
+  return out;
+}
+
+Napi::Value intList(Napi::Env env, at::IntArrayRef values) {
+  auto out = Napi::Array::New(env, values.size());
+  for (size_t k = 0; k < values.size(); ++k)
+    out.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(values[k])));
+  return out;
+}
+
+namespace {
+std::string withInputs(const std::string& message) {
+  const auto& ctx = callContext();
+  std::ostringstream out;
+  out << ctx.op << ": " << message;
+  if (!ctx.tensors.empty()) {
+    out << " (inputs: ";
+    for (size_t k = 0; k < ctx.tensors.size(); ++k)
+      out << (k ? ", " : "") << describe(ctx.tensors[k]);
+    out << ")";
+  }
+  return out.str();
+}
+
+std::string firstLines(const std::string& message) {
+  // libtorch messages can carry long C++ backtraces; keep what a user reads.
+  auto cut = message.find("\nException raised from");
+  return cut == std::string::npos ? message : message.substr(0, cut);
+}
+}  // namespace
+
+Napi::Value guardedCall(const Napi::CallbackInfo& info, Entry entry) {
+  auto& ctx = callContext();
+  ctx.op = static_cast<const char*>(info.Data());
+  ctx.tensors.clear();
+  std::string message;
+  try {
+    Napi::Value result = entry(info);
+    ctx.tensors.clear();  // the context must not keep disposed tensors alive
+    return result;
+  } catch (const Napi::Error&) {
+    ctx.tensors.clear();
+    throw;
+  } catch (const c10::Error& e) {
+    message = withInputs(firstLines(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    message = withInputs(firstLines(e.what()));
+  } catch (...) {
+    message = withInputs("unknown native error");
+  }
+  ctx.tensors.clear();
+  throw Napi::Error::New(info.Env(), message);
+}
+
+}  // namespace sm

@@ -1,0 +1,150 @@
+// Autograd: requires-grad flags, backward, gradients, grad mode and autocast.
+#include <ATen/autocast_mode.h>
+#include <c10/core/GradMode.h>
+
+#include "args.h"
+#include "registry.h"
+
+namespace sm {
+namespace {
+
+Napi::Value setRequiresGrad(const Napi::CallbackInfo& info) {
+  tensorArg(info, 0).set_requires_grad(boolArg(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value requiresGrad(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), tensorArg(info, 0).requires_grad());
+}
+
+Napi::Value isLeaf(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), tensorArg(info, 0).is_leaf());
+}
+
+Napi::Value retainGrad(const Napi::CallbackInfo& info) {
+  tensorArg(info, 0).retain_grad();
+  return info.Env().Undefined();
+}
+
+Napi::Value backward(const Napi::CallbackInfo& info) {
+  // (t, gradient?, retainGraph)
+  at::Tensor t = tensorArg(info, 0);
+  auto gradient = optionalTensorArg(info, 1);
+  if (!gradient && t.numel() != 1) {
+    throw std::invalid_argument("backward() without a gradient needs a tensor with one element, got " +
+                                describe(t));
+  }
+  t.backward(gradient ? *gradient : at::Tensor(), boolArg(info, 2));
+  return info.Env().Undefined();
+}
+
+Napi::Value grad(const Napi::CallbackInfo& info) {
+  const at::Tensor& g = tensorArg(info, 0).grad();
+  if (!g.defined()) return info.Env().Undefined();
+  return wrap(info.Env(), g);
+}
+
+Napi::Value setGrad(const Napi::CallbackInfo& info) {
+  at::Tensor t = tensorArg(info, 0);
+  if (isMissing(info, 1)) {
+    t.mutable_grad().reset();
+  } else {
+    t.mutable_grad() = tensorArg(info, 1);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value detach(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), tensorArg(info, 0).detach());
+}
+
+Napi::Value isGradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled());
+}
+
+Napi::Value setGradEnabled(const Napi::CallbackInfo& info) {
+  c10::GradMode::set_enabled(boolArg(info, 0));
+  return info.Env().Undefined();
+}
+
+// Autocast state of one device type.
+struct AutocastState {
+  bool enabled;
+  at::ScalarType dtype;
+};
+
+AutocastState getAutocast(bool cuda) {
+#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4 || TORCH_VERSION_MAJOR >= 3
+  auto type = cuda ? at::kCUDA : at::kCPU;
+  return {at::autocast::is_autocast_enabled(type), at::autocast::get_autocast_dtype(type)};
+#else
+  if (cuda) return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
+  return {at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype()};
+#endif
+}
+
+void setAutocastState(bool cuda, AutocastState s) {
+#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4 || TORCH_VERSION_MAJOR >= 3
+  auto type = cuda ? at::kCUDA : at::kCPU;
+  at::autocast::set_autocast_enabled(type, s.enabled);
+  at::autocast::set_autocast_dtype(type, s.dtype);
+#else
+  if (cuda) {
+    at::autocast::set_enabled(s.enabled);
+    at::autocast::set_autocast_gpu_dtype(s.dtype);
+  } else {
+    at::autocast::set_cpu_enabled(s.enabled);
+    at::autocast::set_autocast_cpu_dtype(s.dtype);
+  }
+#endif
+}
+
+bool cudaDeviceArg(const Napi::CallbackInfo& info, size_t i) {
+  std::string device = stringArg(info, i);
+  if (device != "cuda" && device != "cpu") throw std::invalid_argument("autocast device must be 'cuda' or 'cpu'");
+  return device == "cuda";
+}
+
+// (device, dtype) -> the state before, to hand back to autocastExit.
+Napi::Value autocastEnter(const Napi::CallbackInfo& info) {
+  bool cuda = cudaDeviceArg(info, 0);
+  AutocastState previous = getAutocast(cuda);
+  at::autocast::increment_nesting();
+  setAutocastState(cuda, {true, dtypeArg(info, 1)});
+  auto out = Napi::Object::New(info.Env());
+  out.Set("enabled", Napi::Boolean::New(info.Env(), previous.enabled));
+  out.Set("dtype", Napi::Number::New(info.Env(), dtypeCode(previous.dtype)));
+  return out;
+}
+
+// (device, previousEnabled, previousDtype)
+Napi::Value autocastExit(const Napi::CallbackInfo& info) {
+  bool cuda = cudaDeviceArg(info, 0);
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // cached weight casts are stale
+  setAutocastState(cuda, {boolArg(info, 1), dtypeArg(info, 2)});
+  return info.Env().Undefined();
+}
+
+Napi::Value isAutocastEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), getAutocast(cudaDeviceArg(info, 0)).enabled);
+}
+
+}  // namespace
+
+void registerAutograd(Napi::Env env, Napi::Object exports) {
+  SM_DEFINE(exports, setRequiresGrad);
+  SM_DEFINE(exports, requiresGrad);
+  SM_DEFINE(exports, isLeaf);
+  SM_DEFINE(exports, retainGrad);
+  SM_DEFINE(exports, backward);
+  SM_DEFINE(exports, grad);
+  SM_DEFINE(exports, setGrad);
+  SM_DEFINE(exports, detach);
+  SM_DEFINE(exports, isGradEnabled);
+  SM_DEFINE(exports, setGradEnabled);
+  SM_DEFINE(exports, autocastEnter);
+  SM_DEFINE(exports, autocastExit);
+  SM_DEFINE(exports, isAutocastEnabled);
+}
+
+}  // namespace sm

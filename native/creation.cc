@@ -1,0 +1,158 @@
+// Tensor creation: from JavaScript buffers, constant fills, ranges and seeded random numbers.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+
+#include "args.h"
+#include "registry.h"
+
+namespace sm {
+namespace {
+
+// Seeded CPU generators owned by JavaScript Generator objects, addressed by id.
+std::unordered_map<int32_t, at::Generator>& generators() {
+  static std::unordered_map<int32_t, at::Generator> table;
+  return table;
+}
+
+Optional<at::Generator> generatorArg(const Napi::CallbackInfo& info, size_t i) {
+  if (isMissing(info, i)) return kNone;
+  auto it = generators().find(static_cast<int32_t>(intArg(info, i)));
+  if (it == generators().end()) throw std::invalid_argument("unknown or disposed generator");
+  return it->second;
+}
+
+// Random tensors with an explicit generator are drawn on the CPU and then moved, so a seed gives
+// the same numbers on every device.
+at::Tensor onDevice(at::Tensor t, const at::TensorOptions& options) {
+  return options.device().is_cpu() ? t : t.to(options.device());
+}
+
+Napi::Value fromBuffer(const Napi::CallbackInfo& info) {
+  // (typedArray, shape, dtypeOfData, targetDtype, device)
+  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "fromBuffer: expected a typed array");
+  auto array = info[0].As<Napi::TypedArray>();
+  auto shape = intListArg(info, 1);
+  at::ScalarType source = dtypeArg(info, 2);
+  at::ScalarType target = dtypeArg(info, 3);
+  at::Device device = deviceArg(info, 4);
+  int64_t numel = 1;
+  for (auto d : shape) {
+    if (d < 0) throw std::invalid_argument("negative dimension in shape");
+    numel *= d;
+  }
+  size_t elementBytes = at::elementSize(source);
+  if (static_cast<size_t>(numel) * elementBytes != array.ByteLength()) {
+    throw std::invalid_argument("data has " + std::to_string(array.ByteLength() / elementBytes) +
+                                " elements but the shape needs " + std::to_string(numel));
+  }
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(source));
+  if (numel > 0) {
+    auto* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    std::memcpy(t.data_ptr(), bytes, array.ByteLength());
+  }
+  if (target != source) t = t.to(target);
+  if (!device.is_cpu()) t = t.to(device);
+  return wrap(info.Env(), t);
+}
+
+Napi::Value zeros(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::zeros(intListArg(info, 0), optionsArg(info, 1)));
+}
+
+Napi::Value ones(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::ones(intListArg(info, 0), optionsArg(info, 1)));
+}
+
+Napi::Value empty(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::empty(intListArg(info, 0), optionsArg(info, 1)));
+}
+
+Napi::Value full(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::full(intListArg(info, 0), scalarArg(info, 1), optionsArg(info, 2)));
+}
+
+Napi::Value arange(const Napi::CallbackInfo& info) {
+  // (start, end, step, dtype?, device?)
+  return wrap(info.Env(), at::arange(scalarArg(info, 0), scalarArg(info, 1), scalarArg(info, 2),
+                                     optionsArg(info, 3)));
+}
+
+Napi::Value eye(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::eye(intArg(info, 0), intArg(info, 1), optionsArg(info, 2)));
+}
+
+Napi::Value rand(const Napi::CallbackInfo& info) {
+  // (shape, generator?, dtype?, device?)
+  auto options = optionsArg(info, 2);
+  auto gen = generatorArg(info, 1);
+  if (!gen) return wrap(info.Env(), at::rand(intListArg(info, 0), options));
+  return wrap(info.Env(), onDevice(at::rand(intListArg(info, 0), *gen, options.device(at::kCPU)), options));
+}
+
+Napi::Value randn(const Napi::CallbackInfo& info) {
+  auto options = optionsArg(info, 2);
+  auto gen = generatorArg(info, 1);
+  if (!gen) return wrap(info.Env(), at::randn(intListArg(info, 0), options));
+  return wrap(info.Env(), onDevice(at::randn(intListArg(info, 0), *gen, options.device(at::kCPU)), options));
+}
+
+Napi::Value randint(const Napi::CallbackInfo& info) {
+  // (low, high, shape, generator?, dtype?, device?)
+  auto options = optionsArg(info, 4);
+  if (isMissing(info, 4)) options = options.dtype(at::kLong);
+  int64_t low = intArg(info, 0), high = intArg(info, 1);
+  auto shape = intListArg(info, 2);
+  auto gen = generatorArg(info, 3);
+  if (!gen) return wrap(info.Env(), at::randint(low, high, shape, options));
+  return wrap(info.Env(), onDevice(at::randint(low, high, shape, *gen, options.device(at::kCPU)), options));
+}
+
+Napi::Value randperm(const Napi::CallbackInfo& info) {
+  auto options = optionsArg(info, 2);
+  if (isMissing(info, 2)) options = options.dtype(at::kLong);
+  auto gen = generatorArg(info, 1);
+  if (!gen) return wrap(info.Env(), at::randperm(intArg(info, 0), options));
+  return wrap(info.Env(), onDevice(at::randperm(intArg(info, 0), *gen, options.device(at::kCPU)), options));
+}
+
+Napi::Value generatorNew(const Napi::CallbackInfo& info) {
+  static int32_t nextId = 1;
+  auto seed = static_cast<uint64_t>(intArg(info, 0));
+  int32_t id = nextId++;
+  generators().emplace(id, at::detail::createCPUGenerator(seed));
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value generatorFree(const Napi::CallbackInfo& info) {
+  generators().erase(static_cast<int32_t>(intArg(info, 0)));
+  return info.Env().Undefined();
+}
+
+Napi::Value manualSeed(const Napi::CallbackInfo& info) {
+  at::manual_seed(static_cast<uint64_t>(intArg(info, 0)));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerCreation(Napi::Env env, Napi::Object exports) {
+  SM_DEFINE(exports, fromBuffer);
+  SM_DEFINE(exports, zeros);
+  SM_DEFINE(exports, ones);
+  SM_DEFINE(exports, empty);
+  SM_DEFINE(exports, full);
+  SM_DEFINE(exports, arange);
+  SM_DEFINE(exports, eye);
+  SM_DEFINE(exports, rand);
+  SM_DEFINE(exports, randn);
+  SM_DEFINE(exports, randint);
+  SM_DEFINE(exports, randperm);
+  SM_DEFINE(exports, generatorNew);
+  SM_DEFINE(exports, generatorFree);
+  SM_DEFINE(exports, manualSeed);
+}
+
+}  // namespace sm

@@ -1,0 +1,50 @@
+// Matrix products, einsum and FFTs.
+#include "args.h"
+#include "registry.h"
+
+namespace sm {
+namespace {
+
+Napi::Value matmul(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::matmul(tensorArg(info, 0), tensorArg(info, 1)));
+}
+
+Napi::Value bmm(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::bmm(tensorArg(info, 0), tensorArg(info, 1)));
+}
+
+Napi::Value baddbmm(const Napi::CallbackInfo& info) {
+  // (input, batch1, batch2, beta, alpha)
+  return wrap(info.Env(), at::baddbmm(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2),
+                                      scalarArg(info, 3), scalarArg(info, 4)));
+}
+
+Napi::Value addmm(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::addmm(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2),
+                                    scalarArg(info, 3), scalarArg(info, 4)));
+}
+
+Napi::Value einsum(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), at::einsum(stringArg(info, 0), tensorListArg(info, 1)));
+}
+
+Napi::Value fftn(const Napi::CallbackInfo& info) {
+  // (t, dims, inverse)
+  at::Tensor t = tensorArg(info, 0);
+  auto dims = intListArg(info, 1);
+  bool inverse = boolArg(info, 2);
+  return wrap(info.Env(), inverse ? at::fft_ifftn(t, kNone, dims) : at::fft_fftn(t, kNone, dims));
+}
+
+}  // namespace
+
+void registerLinalg(Napi::Env env, Napi::Object exports) {
+  SM_DEFINE(exports, matmul);
+  SM_DEFINE(exports, bmm);
+  SM_DEFINE(exports, baddbmm);
+  SM_DEFINE(exports, addmm);
+  SM_DEFINE(exports, einsum);
+  SM_DEFINE(exports, fftn);
+}
+
+}  // namespace sm

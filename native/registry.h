@@ -1,0 +1,16 @@
+// Each group of bindings lives in its own file and adds itself to the exports here.
+#pragma once
+
+#include <napi.h>
+
+namespace sm {
+void registerCreation(Napi::Env env, Napi::Object exports);
+void registerTensorInfo(Napi::Env env, Napi::Object exports);
+void registerViews(Napi::Env env, Napi::Object exports);
+void registerPointwise(Napi::Env env, Napi::Object exports);
+void registerReductions(Napi::Env env, Napi::Object exports);
+void registerLinalg(Napi::Env env, Napi::Object exports);
+void registerNN(Napi::Env env, Napi::Object exports);
+void registerAutograd(Napi::Env env, Napi::Object exports);
+void registerRuntime(Napi::Env env, Napi::Object exports);
+}  // namespace sm

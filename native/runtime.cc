@@ -1,0 +1,67 @@
+// What this binary was built against and the process-wide runtime settings.
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+
+#include "args.h"
+#include "registry.h"
+
+#ifndef SM_LIBTORCH_DIR
+#define SM_LIBTORCH_DIR ""
+#endif
+#ifndef SM_LIBTORCH_SOURCE
+#define SM_LIBTORCH_SOURCE "unknown"
+#endif
+
+namespace sm {
+namespace {
+
+Napi::Value buildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("libtorchVersion", Napi::String::New(env, TORCH_VERSION));
+  out.Set("libtorchDir", Napi::String::New(env, SM_LIBTORCH_DIR));
+  out.Set("libtorchSource", Napi::String::New(env, SM_LIBTORCH_SOURCE));
+#ifdef SM_WITH_CUDA
+  out.Set("cudaKernels", Napi::Boolean::New(env, true));
+#else
+  out.Set("cudaKernels", Napi::Boolean::New(env, false));
+#endif
+  out.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return out;
+}
+
+Napi::Value showConfig(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), at::show_config());
+}
+
+Napi::Value getNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
+  int64_t n = intArg(info, 0);
+  if (n < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n));
+  at::set_num_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value cudaIsAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::hasCUDA() && at::getNumGPUs() > 0);
+}
+
+Napi::Value cudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::hasCUDA() ? static_cast<double>(at::getNumGPUs()) : 0);
+}
+
+}  // namespace
+
+void registerRuntime(Napi::Env env, Napi::Object exports) {
+  SM_DEFINE(exports, buildInfo);
+  SM_DEFINE(exports, showConfig);
+  SM_DEFINE(exports, getNumThreads);
+  SM_DEFINE(exports, setNumThreads);
+  SM_DEFINE(exports, cudaIsAvailable);
+  SM_DEFINE(exports, cudaDeviceCount);
+}
+
+}  // namespace sm
