@@ -1,0 +1,122 @@
+// `sparse-mixer bench ops`: per-op overhead of our Node path against Python PyTorch eager on the
+// same libtorch and thread count, measured in interleaved rounds of one run.
+import * as path from 'path';
+import * as sm from '../lib/tensor';
+import { PythonPeer } from './peer';
+
+const F = sm.functional;
+
+export interface OpsBenchOptions {
+  python: string;
+  rounds: number;
+  /** Target seconds per round and side. */
+  roundSeconds: number;
+  threads: number;
+  log: (line: string) => void;
+}
+
+export interface OpResult {
+  name: string;
+  ours_us: number;
+  pytorch_us: number | null;
+  ratio: number | null;
+}
+
+export interface OpsBenchReport {
+  results: OpResult[];
+  matmul_512: { ours_gflops: number; pytorch_gflops: number | null; ratio: number | null };
+  threads: number;
+  libtorch: string;
+  pytorch: string | null;
+  note?: string;
+}
+
+type Op = () => void;
+
+/** The same ops and shapes as bench/ops_peer.py; each result is freed as Python would free it. */
+function makeOps(): Record<string, Op> {
+  const g = new sm.Generator(0);
+  const r = (...shape: number[]) => sm.keep(sm.randn(shape, { generator: g }));
+  const a = r(32, 32), b = r(32, 32);
+  const m1 = r(64, 64), m2 = r(64, 64);
+  const x = r(16, 64), w = r(64, 64), bias = r(64);
+  const lnW = sm.keep(sm.ones([64])), lnB = sm.keep(sm.zeros([64]));
+  const big1 = r(512, 512), big2 = r(512, 512);
+  const wg = r(64, 64).requiresGrad_();
+  const bg = sm.keep(sm.zeros([64])).requiresGrad_();
+  return {
+    add: () => a.add(b).dispose(),
+    mul: () => a.mul(b).dispose(),
+    matmul_64: () => m1.matmul(m2).dispose(),
+    linear: () => F.linear(x, w, bias).dispose(),
+    layer_norm: () => F.layerNorm(x, [64], lnW, lnB, 1e-12).dispose(),
+    softmax: () => F.softmax(x, -1).dispose(),
+    gelu: () => F.gelu(x, 'tanh').dispose(),
+    backward_small: () => {
+      sm.tidy(() => F.linear(x, wg, bg).tanh().sum().backward());
+      wg.zeroGrad();
+      bg.zeroGrad();
+    },
+    matmul_512: () => big1.matmul(big2).dispose(),
+  };
+}
+
+function timeOurs(op: Op, iters: number): number {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < iters; i++) op();
+  return Number(process.hrtime.bigint() - start) / 1000 / iters;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export async function benchOps(options: OpsBenchOptions): Promise<OpsBenchReport> {
+  sm.setNumThreads(options.threads);
+  const ops = makeOps();
+  const script = path.resolve(__dirname, '..', '..', 'bench', 'ops_peer.py');
+  const { peer, version, error } = await PythonPeer.start(options.python, script);
+  if (error) options.log(`PyTorch peer unavailable (${error}); reporting our figures only`);
+  const results: OpResult[] = [];
+  try {
+    for (const [name, op] of Object.entries(ops)) {
+      const probe = timeOurs(op, 20);
+      const iters = Math.max(5, Math.round((options.roundSeconds * 1e6) / Math.max(probe, 0.05)));
+      timeOurs(op, Math.min(iters, 1000)); // warm-up
+      if (peer) await peer.request({ op: name, iters: Math.min(iters, 1000), threads: options.threads });
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      for (let round = 0; round < options.rounds; round++) {
+        ours.push(timeOurs(op, iters));
+        if (peer) theirs.push((await peer.request<{ us: number }>({ op: name, iters, threads: options.threads })).us);
+      }
+      const oursUs = median(ours);
+      const pytorchUs = peer ? median(theirs) : null;
+      const ratio = pytorchUs === null ? null : oursUs / pytorchUs;
+      results.push({ name, ours_us: oursUs, pytorch_us: pytorchUs, ratio });
+      options.log(
+        `${name.padEnd(16)} ours ${oursUs.toFixed(2).padStart(9)} us   pytorch ${pytorchUs === null ? '      n/a' : pytorchUs.toFixed(2).padStart(9)} us   ratio ${ratio === null ? 'n/a' : ratio.toFixed(3)}`,
+      );
+    }
+  } finally {
+    peer?.close();
+  }
+  const mm = results.find((r) => r.name === 'matmul_512')!;
+  const flops = 2 * 512 ** 3;
+  const oursGflops = flops / (mm.ours_us * 1e3);
+  const pytorchGflops = mm.pytorch_us === null ? null : flops / (mm.pytorch_us * 1e3);
+  return {
+    results,
+    matmul_512: {
+      ours_gflops: oursGflops,
+      pytorch_gflops: pytorchGflops,
+      ratio: pytorchGflops === null ? null : oursGflops / pytorchGflops,
+    },
+    threads: options.threads,
+    libtorch: sm.systemInfo().libtorch.version,
+    pytorch: version ?? null,
+    ...(error ? { note: `PyTorch peer unavailable: ${error}` } : {}),
+  };
+}

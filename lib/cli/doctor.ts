@@ -1,0 +1,31 @@
+// `sparse-mixer doctor`: what this installation runs on, and what to fix.
+import { systemInfo, type SystemInfo } from '../tensor';
+
+export function doctorReport(): { info: SystemInfo; warnings: string[] } {
+  const info = systemInfo();
+  const warnings: string[] = [];
+  if (info.blas.warning) warnings.push(info.blas.warning);
+  if (info.blas.kind === 'unknown') warnings.push('could not tell which BLAS libtorch uses');
+  if (info.addon.cudaKernels && !info.cuda.available) {
+    warnings.push('the addon has CUDA kernels but no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)');
+  }
+  return { info, warnings };
+}
+
+export function formatDoctor({ info, warnings }: { info: SystemInfo; warnings: string[] }): string {
+  const rows: [string, string][] = [
+    ['sparse-mixer', info.version],
+    ['node', info.node],
+    ['libtorch', `${info.libtorch.version} at ${info.libtorch.dir} (found via ${info.libtorch.foundVia})`],
+    ['addon', `${info.addon.file}${info.addon.prebuilt ? ' (prebuilt)' : ' (built from source)'}`],
+    ['CUDA kernels', info.addon.cudaKernels ? 'compiled' : 'not compiled (CPU-only build)'],
+    ['CUDA devices', info.cuda.available ? String(info.cuda.deviceCount) : 'none available'],
+    ['BLAS', `${info.blas.kind}${info.blas.library ? ` (${info.blas.library})` : ''}`],
+    ['threads', `${info.threads.intraOp} intra-op (${info.threads.setBy})`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  for (const w of warnings) lines.push(`warning: ${w}`);
+  if (warnings.length === 0) lines.push('ok');
+  return lines.join('\n');
+}

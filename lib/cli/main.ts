@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The sparse-mixer command-line program.
+import { Command, InvalidArgumentError } from 'commander';
+import { doctorReport, formatDoctor } from './doctor';
+import { runSmoke } from './smoke';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sparse-mixer')
+    .description('Pre-train, fine-tune, serve and benchmark Sparse Mixer encoders on libtorch')
+    .showHelpAfterError();
+
+  program
+    .command('doctor')
+    .description('report libtorch, CUDA, BLAS and thread settings, and what to fix')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer doctor --json')
+    .action((opts: { json?: boolean }) => {
+      const report = doctorReport();
+      console.log(opts.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+    });
+
+  program
+    .command('smoke')
+    .description('a few-second end-to-end check: fit a small network with autograd')
+    .option('--steps <n>', 'gradient steps', positiveInt, 300)
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer smoke --steps 300')
+    .action((opts: { steps: number; json?: boolean }) => {
+      const result = runSmoke(opts.steps, opts.json ? undefined : (line) => console.log(line));
+      if (opts.json) console.log(JSON.stringify(result));
+      else console.log(`loss ${result.initialLoss.toFixed(4)} -> ${result.finalLoss.toFixed(4)}; live tensors ${result.liveTensorsBefore} -> ${result.liveTensorsAfter}`);
+      if (!(result.finalLoss < result.initialLoss / 10)) {
+        console.error('smoke: the loss did not fall tenfold');
+        process.exitCode = 1;
+      }
+    });
+
+  const bench = program.command('bench').description('benchmarks (see bench/)');
+  bench
+    .command('ops')
+    .description('per-op overhead against Python PyTorch eager on the same libtorch, side by side')
+    .option('--json', 'print one JSON object')
+    .option('--python <path>', 'Python with torch, for the PyTorch peer', '/usr/bin/python3')
+    .option('--rounds <n>', 'interleaved rounds per op (the median is reported)', positiveInt, 5)
+    .option('--round-seconds <s>', 'target seconds per round and side', positiveNumber, 0.2)
+    .option('--threads <n>', 'intra-op threads for both sides (default: all cores)', positiveInt)
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench ops --json --rounds 7')
+    .action(async (opts: { json?: boolean; python: string; rounds: number; roundSeconds: number; threads?: number }) => {
+      const { benchOps } = await import('../../bench/ops');
+      const { getNumThreads } = await import('../tensor');
+      const report = await benchOps({
+        python: opts.python,
+        rounds: opts.rounds,
+        roundSeconds: opts.roundSeconds,
+        threads: opts.threads ?? getNumThreads(),
+        log: opts.json ? (line) => console.error(line) : (line) => console.log(line),
+      });
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else {
+        const m = report.matmul_512;
+        console.log(
+          `matmul 512^3: ours ${m.ours_gflops.toFixed(1)} GFLOP/s, pytorch ${m.pytorch_gflops?.toFixed(1) ?? 'n/a'} GFLOP/s`,
+        );
+      }
+    });
+
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
+      console.error(`sparse-mixer: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    });
+}

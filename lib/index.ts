@@ -1,0 +1,2 @@
+// sparse-mixer: Sparse Mixer and BERT encoders on libtorch, from Node.js.
+export * from './tensor';

@@ -1,0 +1,24 @@
+// Devices: 'cpu', 'cuda', 'cuda:N'.
+import { N } from './native';
+
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+const DEVICE_PATTERN = /^(cpu|cuda(:\d+)?)$/;
+
+/** Validates a device string; throws TypeError for anything else. */
+export function checkDevice(device: unknown): Device {
+  if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
+    throw new TypeError(`invalid device ${JSON.stringify(device)}; expected 'cpu', 'cuda' or 'cuda:N'`);
+  }
+  return device as Device;
+}
+
+export const cuda = {
+  /** True when libtorch was built with CUDA and at least one GPU is visible. */
+  isAvailable(): boolean {
+    return N.cudaIsAvailable();
+  },
+  deviceCount(): number {
+    return N.cudaDeviceCount();
+  },
+};

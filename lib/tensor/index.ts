@@ -1,0 +1,29 @@
+// The tensor layer: everything above it in lib/ builds on these exports.
+export { Tensor, type Operand, type NestedArray, type ValuesAndIndices } from './tensor';
+export { DTYPES, type DType, type TypedArray, isFloatingPoint, isComplex } from './dtype';
+export { cuda, type Device } from './device';
+export {
+  tensor,
+  scalar,
+  zeros,
+  ones,
+  empty,
+  full,
+  zerosLike,
+  onesLike,
+  arange,
+  eye,
+  rand,
+  randn,
+  randint,
+  randperm,
+  manualSeed,
+  Generator,
+  type CreateOptions,
+  type RandomOptions,
+} from './creation';
+export * as functional from './functional';
+export { cat, stack, where, einsum, matmul, bmm, baddbmm, addmm, fftn, ifftn } from './functional';
+export { tidy, keep, dispose, memory, type MemoryInfo } from './lifetime';
+export { noGrad, enableGrad, isGradEnabled, autocast, isAutocastEnabled, type AutocastOptions } from './autograd';
+export { getNumThreads, setNumThreads, systemInfo, blasInfo, type SystemInfo, type BlasInfo } from './runtime';

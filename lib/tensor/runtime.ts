@@ -1,0 +1,91 @@
+// Process-wide settings and what this installation runs on (for `sparse-mixer doctor`).
+import * as fs from 'fs';
+import { loadAddon, readBuildRecord } from './binding';
+import { N, THREADS_ENV } from './native';
+
+/** Intra-op threads libtorch uses (defaults to all cores; see SPARSE_MIXER_NUM_THREADS). */
+export function getNumThreads(): number {
+  return N.getNumThreads();
+}
+
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: expected a positive integer, got ${n}`);
+  N.setNumThreads(n);
+}
+
+export interface BlasInfo {
+  /** The shared library really mapped into this process, or undefined if none was found. */
+  library: string | undefined;
+  kind: 'openblas' | 'mkl' | 'reference' | 'blis' | 'other' | 'unknown';
+  /** Set when the BLAS is the slow reference implementation. */
+  warning?: string;
+}
+
+/** Finds the BLAS libtorch actually loaded, from this process's memory map (Linux). */
+export function blasInfo(): BlasInfo {
+  let maps = '';
+  try {
+    maps = fs.readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return { library: undefined, kind: 'unknown' };
+  }
+  const libs = new Set<string>();
+  for (const line of maps.split('\n')) {
+    const file = line.slice(line.indexOf('/'));
+    if (line.includes('/') && /(blas|mkl_rt|libmkl|blis)[^/]*\.so/i.test(file)) libs.add(file.trim());
+  }
+  const found = [...libs];
+  const pick = (re: RegExp) => found.find((f) => re.test(f));
+  const openblas = pick(/openblas/i);
+  if (openblas) return { library: openblas, kind: 'openblas' };
+  const mkl = pick(/mkl/i);
+  if (mkl) return { library: mkl, kind: 'mkl' };
+  const blis = pick(/blis/i);
+  if (blis) return { library: blis, kind: 'blis' };
+  const reference = pick(/\/blas\/libblas\.so/);
+  if (reference) {
+    return {
+      library: reference,
+      kind: 'reference',
+      warning:
+        'libtorch is using the reference BLAS, about 35x slower than OpenBLAS: apt-get install libopenblas0-pthread',
+    };
+  }
+  // libtorch built with a statically linked BLAS (PyTorch's own wheels bundle MKL or OpenBLAS).
+  const config = N.showConfig();
+  const m = /BLAS_INFO=(\w+)/.exec(config);
+  return { library: found[0], kind: m ? (m[1] === 'mkl' ? 'mkl' : m[1] === 'open' ? 'openblas' : 'other') : 'unknown' };
+}
+
+export interface SystemInfo {
+  version: string;
+  libtorch: { version: string; dir: string; foundVia: string };
+  addon: { file: string; prebuilt: boolean; cudaKernels: boolean; napiVersion: number };
+  cuda: { available: boolean; deviceCount: number };
+  blas: BlasInfo;
+  threads: { intraOp: number; setBy: string };
+  node: string;
+}
+
+export function systemInfo(): SystemInfo {
+  const loaded = loadAddon();
+  const build = N.buildInfo();
+  const record = readBuildRecord(loaded.file);
+  const pkg = JSON.parse(fs.readFileSync(require.resolve('../../../package.json'), 'utf8')) as { version: string };
+  return {
+    version: pkg.version,
+    libtorch: {
+      version: record?.libtorch_version ?? build.libtorchVersion,
+      dir: build.libtorchDir,
+      foundVia: build.libtorchSource,
+    },
+    addon: { file: loaded.file, prebuilt: loaded.prebuilt, cudaKernels: build.cudaKernels, napiVersion: build.napiVersion },
+    cuda: { available: N.cudaIsAvailable(), deviceCount: N.cudaDeviceCount() },
+    blas: blasInfo(),
+    threads: {
+      intraOp: N.getNumThreads(),
+      setBy: process.env[THREADS_ENV] ? THREADS_ENV : 'default (all cores)',
+    },
+    node: process.version,
+  };
+}
