@@ -81,11 +81,17 @@ export async function benchOps(options: OpsBenchOptions): Promise<OpsBenchReport
   if (error) options.log(`PyTorch peer unavailable (${error}); reporting our figures only`);
   const results: OpResult[] = [];
   try {
+    // Warm up every op on both sides first (JIT tiers, allocator caches, thread pools).
+    const iterations = new Map<string, number>();
     for (const [name, op] of Object.entries(ops)) {
       const probe = timeOurs(op, 20);
       const iters = Math.max(5, Math.round((options.roundSeconds * 1e6) / Math.max(probe, 0.05)));
-      timeOurs(op, Math.min(iters, 1000)); // warm-up
-      if (peer) await peer.request({ op: name, iters: Math.min(iters, 1000), threads: options.threads });
+      iterations.set(name, iters);
+      timeOurs(op, iters);
+      if (peer) await peer.request({ op: name, iters, threads: options.threads });
+    }
+    for (const [name, op] of Object.entries(ops)) {
+      const iters = iterations.get(name)!;
       const ours: number[] = [];
       const theirs: number[] = [];
       for (let round = 0; round < options.rounds; round++) {

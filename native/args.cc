@@ -64,11 +64,11 @@ bool isMissing(const Napi::CallbackInfo& info, size_t i) {
   return i >= info.Length() || info[i].IsUndefined() || info[i].IsNull();
 }
 
-at::Tensor tensorArg(const Napi::CallbackInfo& info, size_t i) {
+const at::Tensor& tensorArg(const Napi::CallbackInfo& info, size_t i) {
   if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "a Tensor");
-  const at::Tensor& t = TensorStore::instance().get(info[i].As<Napi::Number>().Int32Value());
-  callContext().tensors.push_back(t);
-  return t;
+  int32_t handle = info[i].As<Napi::Number>().Int32Value();
+  callContext().handles.push_back(handle);
+  return TensorStore::instance().get(handle);
 }
 
 std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i) {
@@ -79,9 +79,9 @@ std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i) 
   for (uint32_t k = 0; k < array.Length(); ++k) {
     Napi::Value v = array.Get(k);
     if (!v.IsNumber()) typeError(info, i, "an array of Tensors");
-    const at::Tensor& t = TensorStore::instance().get(v.As<Napi::Number>().Int32Value());
-    callContext().tensors.push_back(t);
-    out.push_back(t);
+    int32_t handle = v.As<Napi::Number>().Int32Value();
+    callContext().handles.push_back(handle);
+    out.push_back(TensorStore::instance().get(handle));
   }
   return out;
 }
@@ -186,10 +186,11 @@ std::string withInputs(const std::string& message) {
   const auto& ctx = callContext();
   std::ostringstream out;
   out << ctx.op << ": " << message;
-  if (!ctx.tensors.empty()) {
+  const auto& store = TensorStore::instance();
+  if (!ctx.handles.empty()) {
     out << " (inputs: ";
-    for (size_t k = 0; k < ctx.tensors.size(); ++k)
-      out << (k ? ", " : "") << describe(ctx.tensors[k]);
+    for (size_t k = 0; k < ctx.handles.size(); ++k)
+      out << (k ? ", " : "") << (store.live(ctx.handles[k]) ? describe(store.get(ctx.handles[k])) : "disposed");
     out << ")";
   }
   return out.str();
@@ -205,14 +206,11 @@ std::string firstLines(const std::string& message) {
 Napi::Value guardedCall(const Napi::CallbackInfo& info, Entry entry) {
   auto& ctx = callContext();
   ctx.op = static_cast<const char*>(info.Data());
-  ctx.tensors.clear();
+  ctx.handles.clear();
   std::string message;
   try {
-    Napi::Value result = entry(info);
-    ctx.tensors.clear();  // the context must not keep disposed tensors alive
-    return result;
+    return entry(info);
   } catch (const Napi::Error&) {
-    ctx.tensors.clear();
     throw;
   } catch (const c10::Error& e) {
     message = withInputs(firstLines(e.what_without_backtrace()));
@@ -221,7 +219,6 @@ Napi::Value guardedCall(const Napi::CallbackInfo& info, Entry entry) {
   } catch (...) {
     message = withInputs("unknown native error");
   }
-  ctx.tensors.clear();
   throw Napi::Error::New(info.Env(), message);
 }
 

@@ -12,10 +12,12 @@
 
 namespace sm {
 
-// Tensors fetched by the current call, so an error message can list their shapes and dtypes.
+// Handles of the tensors fetched by the current call, so an error message can list their shapes
+// and dtypes. Plain integers: copying tensors here would cost two atomic refcount updates per
+// argument on every call.
 struct CallContext {
   const char* op = "";
-  std::vector<at::Tensor> tensors;  // cleared when the call ends
+  std::vector<int32_t> handles;
 };
 CallContext& callContext();
 
@@ -25,7 +27,8 @@ int32_t dtypeCode(at::ScalarType type);
 std::string describe(const at::Tensor& t);  // e.g. "float32[2, 3]"
 
 // ---- reading arguments (each throws Napi::TypeError on a wrong JavaScript type) ----
-at::Tensor tensorArg(const Napi::CallbackInfo& info, size_t i);
+// The reference points into the tensor table: use it before wrap() adds new tensors.
+const at::Tensor& tensorArg(const Napi::CallbackInfo& info, size_t i);
 std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i);
 int64_t intArg(const Napi::CallbackInfo& info, size_t i);
 double doubleArg(const Napi::CallbackInfo& info, size_t i);

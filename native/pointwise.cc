@@ -8,27 +8,27 @@ namespace {
 
 #define SM_UNARY(name, expr)                                \
   Napi::Value name(const Napi::CallbackInfo& info) {        \
-    at::Tensor a = tensorArg(info, 0);                      \
+    const at::Tensor& a = tensorArg(info, 0);                    \
     return wrap(info.Env(), expr);                          \
   }
 
 #define SM_BINARY(name, expr)                               \
   Napi::Value name(const Napi::CallbackInfo& info) {        \
-    at::Tensor a = tensorArg(info, 0);                      \
-    at::Tensor b = tensorArg(info, 1);                      \
+    const at::Tensor& a = tensorArg(info, 0);                    \
+    const at::Tensor& b = tensorArg(info, 1);                    \
     return wrap(info.Env(), expr);                          \
   }
 
 #define SM_BINARY_SCALAR(name, expr)                        \
   Napi::Value name(const Napi::CallbackInfo& info) {        \
-    at::Tensor a = tensorArg(info, 0);                      \
+    const at::Tensor& a = tensorArg(info, 0);                    \
     at::Scalar s = scalarArg(info, 1);                      \
     return wrap(info.Env(), expr);                          \
   }
 
 #define SM_IN_PLACE(name, stmt)                             \
   Napi::Value name(const Napi::CallbackInfo& info) {        \
-    at::Tensor a = tensorArg(info, 0);                      \
+    const at::Tensor& a = tensorArg(info, 0);                    \
     stmt;                                                   \
     return info.Env().Undefined();                          \
   }
