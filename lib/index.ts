@@ -1,2 +1,4 @@
 // sparse-mixer: Sparse Mixer and BERT encoders on libtorch, from Node.js.
 export * from './tensor';
+export * as nn from './nn';
+export * from './model';

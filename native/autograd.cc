@@ -54,6 +54,14 @@ Napi::Value setGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Replaces a tensor's data in place (like `param.data = other` in PyTorch): the handle, its
+// requires-grad flag and its identity for optimizers stay; dtype, device and shape follow `other`.
+Napi::Value setData(const Napi::CallbackInfo& info) {
+  at::Tensor t = tensorArg(info, 0);
+  t.set_data(tensorArg(info, 1).detach());
+  return info.Env().Undefined();
+}
+
 Napi::Value detach(const Napi::CallbackInfo& info) {
   return wrap(info.Env(), tensorArg(info, 0).detach());
 }
@@ -139,6 +147,7 @@ void registerAutograd(Napi::Env env, Napi::Object exports) {
   SM_DEFINE(exports, backward);
   SM_DEFINE(exports, grad);
   SM_DEFINE(exports, setGrad);
+  SM_DEFINE(exports, setData);
   SM_DEFINE(exports, detach);
   SM_DEFINE(exports, isGradEnabled);
   SM_DEFINE(exports, setGradEnabled);

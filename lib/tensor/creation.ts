@@ -112,7 +112,9 @@ export function onesLike(t: Tensor, options: CreateOptions = {}): Tensor {
 export function arange(startOrEnd: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {
   const [s, e] = end === undefined ? [0, startOrEnd] : [startOrEnd, end];
   if (step === 0) throw new RangeError('arange: step must not be 0');
-  return Tensor._wrap(N.arange(s, e, step, codeOf(options), deviceOf(options)));
+  const integral = Number.isInteger(s) && Number.isInteger(e) && Number.isInteger(step);
+  const dtype = options.dtype ?? (integral ? 'int64' : 'float32');
+  return Tensor._wrap(N.arange(s, e, step, dtypeCode(dtype), deviceOf(options)));
 }
 
 export function eye(n: number, m: number = n, options: CreateOptions = {}): Tensor {

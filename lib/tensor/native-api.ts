@@ -201,6 +201,7 @@ export interface NativeAddon {
   backward(t: H, gradient: H | undefined, retainGraph: boolean): void;
   grad(t: H): H | undefined;
   setGrad(t: H, grad?: H): void;
+  setData(t: H, source: H): void;
   detach(t: H): H;
   isGradEnabled(): boolean;
   setGradEnabled(flag: boolean): void;

@@ -544,6 +544,15 @@ export class Tensor implements Owned {
   zeroGrad(): void {
     N.setGrad(this.handle);
   }
+  /**
+   * Replaces this tensor's data with a copy-free view of source's (dtype, device and shape follow
+   * source), keeping this handle and its requiresGrad flag: how modules move parameters.
+   */
+  setData(source: Tensor): this {
+    N.setData(this.handle, handleOf(source, 'source'));
+    this._shape = undefined;
+    return this;
+  }
   detach(): Tensor {
     return Tensor._wrap(N.detach(this.handle));
   }

@@ -1,0 +1,137 @@
+// The Mixture-of-Experts feed-forward layer (REFERENCE §2).
+import { Dense } from '../nn/layers';
+import { Module } from '../nn/module';
+import { normal, zerosParam, type InitContext } from '../nn/init';
+import { baddbmm, cat, einsum, functional as F, rand, scalar, type Tensor, zeros } from '../tensor';
+import type { ModelConfig } from './config';
+import {
+  expertCapacity,
+  expertsChooseMasked,
+  expertsChooseSlots,
+  numGroups,
+  routerZLoss,
+  tokensChooseMasked,
+  tokensChooseSlots,
+} from './routing';
+
+/** Per-layer MoE terms: the two losses and the three diversity metrics, as scalar tensors. */
+export interface MoeStats {
+  auxLoss: Tensor;
+  zLoss: Tensor;
+  fractionLeftBehind: Tensor;
+  expertUsage: Tensor;
+  routerConfidence: Tensor;
+}
+
+/** E independent feed-forward networks, stored stacked so they run as batched GEMMs. */
+export class Experts extends Module {
+  readonly w1: Tensor;
+  readonly b1: Tensor;
+  readonly w2: Tensor;
+  readonly b2: Tensor;
+
+  constructor(ctx: InitContext, readonly numExperts: number, dModel: number, dFF: number, readonly dropoutRate: number) {
+    super();
+    this.w1 = this.param('w1', normal(ctx, [numExperts, dModel, dFF]));
+    this.b1 = this.param('b1', zerosParam(ctx, [numExperts, 1, dFF]));
+    this.w2 = this.param('w2', normal(ctx, [numExperts, dFF, dModel]));
+    this.b2 = this.param('b2', zerosParam(ctx, [numExperts, 1, dModel]));
+  }
+
+  /** [E, S, H] -> [E, S, H]: expert e's network on its S slots. */
+  forward(x: Tensor): Tensor {
+    const h = F.gelu(baddbmm(this.b1, x, this.w1), 'tanh');
+    const y = baddbmm(this.b2, h, this.w2);
+    return this.training && this.dropoutRate > 0 ? F.dropout(y, this.dropoutRate, true) : y;
+  }
+}
+
+export class MoeLayer extends Module {
+  readonly router: Dense;
+  readonly experts: Experts;
+
+  constructor(ctx: InitContext, readonly config: ModelConfig) {
+    super();
+    this.router = this.child('router', new Dense(ctx, config.d_model, config.num_experts));
+    this.experts = this.child(
+      'experts',
+      new Experts(ctx, config.num_experts, config.d_model, config.d_ff, config.expert_dropout_rate),
+    );
+  }
+
+  /** Routing group count, tokens per group and expert capacity for B·N tokens. */
+  geometry(numTokens: number, training = this.training): { groups: number; tokensPerGroup: number; capacity: number } {
+    const c = this.config;
+    const groups = numGroups(numTokens, c.max_group_size);
+    const tokensPerGroup = numTokens / groups;
+    let capacity = expertCapacity(tokensPerGroup, c.num_experts, training ? c.train_capacity_factor : c.eval_capacity_factor, c.min_expert_capacity);
+    // Experts-choose takes top-C of T tokens: it cannot take more than there are (ours: clamp).
+    if (c.router_type === 'experts_choose') capacity = Math.min(capacity, tokensPerGroup);
+    return { groups, tokensPerGroup, capacity };
+  }
+
+  forward(x: Tensor): { output: Tensor; stats: MoeStats } {
+    const c = this.config;
+    const [B, N, H] = x.shape as [number, number, number];
+    const { groups: G, tokensPerGroup: T, capacity: C } = this.geometry(B * N);
+    const tokens = x.reshape([G, T, H]);
+    // The router runs in float32, with optional multiplicative jitter in training.
+    let routerInput = tokens.dtype === 'float32' ? tokens : tokens.float();
+    if (this.training && c.jitter_noise > 0) {
+      routerInput = routerInput.mul(rand(routerInput.shape).mul(2 * c.jitter_noise).add(1 - c.jitter_noise));
+    }
+    const logits = F.linear(routerInput, this.router.weight.float(), this.router.bias!.float());
+    const probs = F.softmax(logits, -1);
+    const zLoss = routerZLoss(logits);
+    const route = { k: c.num_selected_experts, capacity: C, batchPrioritized: c.batch_prioritized_routing };
+    const expertsChoose = c.router_type === 'experts_choose';
+
+    let output: Tensor;
+    let auxLoss: Tensor;
+    let dispatchedTokens: Tensor; // tokens sent to at least one expert
+    let dispatchedSlots: Tensor;
+    let combineSum: Tensor;
+    if (c.dispatch_impl === 'masked') {
+      const r = expertsChoose ? expertsChooseMasked(probs, C) : tokensChooseMasked(probs, route);
+      auxLoss = r.auxLoss;
+      const dispatch = r.dispatch.to(tokens.dtype);
+      const expertIn = einsum('gth,gtec->egch', tokens, dispatch).reshape([c.num_experts, G * C, H]);
+      const expertOut = this.experts.forward(expertIn).reshape([c.num_experts, G, C, H]);
+      output = einsum('egch,gtec->gth', expertOut, r.combine.to(tokens.dtype));
+      dispatchedTokens = r.dispatch.sum([2, 3]).gt(0).sum();
+      dispatchedSlots = r.dispatch.sum();
+      combineSum = r.combine.sum();
+    } else {
+      const r = expertsChoose ? expertsChooseSlots(probs, C) : tokensChooseSlots(probs, route);
+      auxLoss = r.auxLoss;
+      output = this.dispatchCombine(tokens, r.slotToken, r.slotWeight);
+      const filled = r.slotToken.lt(T);
+      const reached = zeros([G, T + 1]).scatter(1, r.slotToken.reshape([G, -1]), filled.reshape([G, -1]).float());
+      dispatchedTokens = reached.narrow(1, 0, T).gt(0).sum();
+      dispatchedSlots = filled.sum();
+      combineSum = r.slotWeight.sum();
+    }
+    const numTokens = G * T;
+    const stats: MoeStats = {
+      auxLoss,
+      zLoss,
+      fractionLeftBehind: dispatchedTokens.float().div(numTokens).rsub(1),
+      expertUsage: expertsChoose ? scalar(1.0) : dispatchedSlots.float().div(c.num_experts * C * G),
+      routerConfidence: combineSum.div(dispatchedSlots.float().clamp(1)),
+    };
+    return { output: output.reshape([B, N, H]), stats };
+  }
+
+  /** Gathers each slot's token into expert buffers [E, G·C, H], runs the experts, scatters back. */
+  private dispatchCombine(tokens: Tensor, slotToken: Tensor, slotWeight: Tensor): Tensor {
+    const [G, T, H] = tokens.shape as [number, number, number];
+    const [, E, C] = slotToken.shape as [number, number, number];
+    const padded = cat([tokens, zeros([G, 1, H], { dtype: tokens.dtype, device: tokens.device })], 1); // row T is zero
+    const index = slotToken.reshape([G, E * C, 1]).expand([G, E * C, H]);
+    const expertIn = padded.gather(1, index).reshape([G, E, C, H]).transpose(0, 1).reshape([E, G * C, H]);
+    const expertOut = this.experts.forward(expertIn).reshape([E, G, C, H]).transpose(0, 1).reshape([G, E * C, H]);
+    const weighted = expertOut.mul(slotWeight.reshape([G, E * C, 1]).to(tokens.dtype));
+    const combined = zeros([G, T + 1, H], { dtype: weighted.dtype, device: tokens.device }).scatterAdd(1, index, weighted);
+    return combined.narrow(1, 0, T);
+  }
+}
