@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
@@ -121,7 +122,13 @@ std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i) {
 at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i) {
   if (i < info.Length() && info[i].IsBoolean()) return at::Scalar(info[i].As<Napi::Boolean>().Value());
   if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "a number");
-  return at::Scalar(info[i].As<Napi::Number>().DoubleValue());
+  double value = info[i].As<Napi::Number>().DoubleValue();
+  // An integral number is an integer scalar, so int64 tensors stay int64 (x + 1), while float
+  // tensors stay float whatever the scalar (type promotion never widens a tensor for a scalar).
+  if (std::nearbyint(value) == value && std::abs(value) < 9007199254740992.0) {
+    return at::Scalar(static_cast<int64_t>(value));
+  }
+  return at::Scalar(value);
 }
 
 at::ScalarType dtypeArg(const Napi::CallbackInfo& info, size_t i) {

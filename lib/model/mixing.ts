@@ -2,15 +2,15 @@
 // T_NET. The Fourier-based kinds have an FFT form and an explicit-matrix form that agree.
 import { Module } from '../nn/module';
 import { normal, type InitContext } from '../nn/init';
-import { cat, fftn, ifftn, tensor, type Tensor, zeros } from '../tensor';
+import { cat, fftn, ifftn, tensor, type DType, type Tensor, zeros } from '../tensor';
 import type { ModelArch, ModelConfig } from './config';
 
 export type MixingKind = Exclude<ModelArch, 'BERT'>;
 
 /** cos and sin of the DFT angles 2π·jk/n (angles reduced mod n first, for accuracy). */
-function dftMatrices(n: number): { cos: Tensor; sin: Tensor } {
-  const c = new Float32Array(n * n);
-  const s = new Float32Array(n * n);
+function dftMatrices(n: number, dtype: DType): { cos: Tensor; sin: Tensor } {
+  const c = new Float64Array(n * n);
+  const s = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     for (let k = 0; k < n; k++) {
       const angle = (2 * Math.PI * ((j * k) % n)) / n;
@@ -18,7 +18,7 @@ function dftMatrices(n: number): { cos: Tensor; sin: Tensor } {
       s[j * n + k] = Math.sin(angle);
     }
   }
-  return { cos: tensor(c, { shape: [n, n] }), sin: tensor(s, { shape: [n, n] }) };
+  return { cos: tensor(c, { shape: [n, n], dtype }), sin: tensor(s, { shape: [n, n], dtype }) };
 }
 
 /** Index matrix idx[i][j] = f(i, j), int64 [n, n]. */
@@ -37,6 +37,11 @@ export function circulant(c: Tensor, index: Tensor): Tensor {
 /** Toeplitz matrix from t (length 2n-1): T[i][j] = t[i - j + n - 1]. */
 export function toeplitz(t: Tensor, index: Tensor): Tensor {
   return circulant(t, index);
+}
+
+/** FFTs run in float32, or float64 for float64 inputs (no half-precision FFT on the CPU). */
+function fftDtype(x: Tensor): DType {
+  return x.dtype === 'float64' ? 'float64' : 'float32';
 }
 
 /** out = A · x · Bᵀ for x [B, n, d], A [n, n], B [d, d]. */
@@ -65,8 +70,8 @@ export class Mixing extends Module {
       case 'F_NET':
       case 'H_NET':
         if (!this.useFft) {
-          const ds = dftMatrices(n);
-          const dh = dftMatrices(d);
+          const ds = dftMatrices(n, ctx.dtype ?? 'float32');
+          const dh = dftMatrices(d, ctx.dtype ?? 'float32');
           this.dft.seq = { cos: this.buffer('dft_seq_cos', ds.cos, false), sin: this.buffer('dft_seq_sin', ds.sin, false) };
           this.dft.hidden = { cos: this.buffer('dft_hidden_cos', dh.cos, false), sin: this.buffer('dft_hidden_sin', dh.sin, false) };
         }
@@ -111,7 +116,7 @@ export class Mixing extends Module {
   }
 
   private fourierFft(x: Tensor): Tensor {
-    const y = fftn(x.float(), [1, 2]);
+    const y = fftn(x.to(fftDtype(x)), [1, 2]);
     const real = y.real();
     return (this.kind === 'F_NET' ? real : real.sub(y.imag())).to(x.dtype);
   }
@@ -130,13 +135,13 @@ export class Mixing extends Module {
     const [B, n, d] = x.shape as [number, number, number];
     let cSeq = this.weights.seq!;
     let cHidden = this.weights.hidden!;
-    let input = x.float();
+    let input = x.to(fftDtype(x));
     if (this.kind === 'T_NET') {
       // First column of the circulant that holds the Toeplitz matrix: t[n-1..2n-2] then t[0..n-2].
       cSeq = cat([cSeq.narrow(0, n - 1, n), cSeq.narrow(0, 0, n - 1)]);
       cHidden = cat([cHidden.narrow(0, d - 1, d), cHidden.narrow(0, 0, d - 1)]);
-      input = cat([input, zeros([B, n - 1, d], { device: x.device })], 1);
-      input = cat([input, zeros([B, 2 * n - 1, d - 1], { device: x.device })], 2);
+      input = cat([input, zeros([B, n - 1, d], { dtype: input.dtype, device: x.device })], 1);
+      input = cat([input, zeros([B, 2 * n - 1, d - 1], { dtype: input.dtype, device: x.device })], 2);
     }
     const spectrum = fftn(cSeq, [0]).unsqueeze(1).mul(fftn(cHidden, [0]).unsqueeze(0)); // [n', d']
     const y = ifftn(fftn(input, [1, 2]).mul(spectrum), [1, 2]).real();

@@ -75,12 +75,15 @@ export class MoeLayer extends Module {
     const [B, N, H] = x.shape as [number, number, number];
     const { groups: G, tokensPerGroup: T, capacity: C } = this.geometry(B * N);
     const tokens = x.reshape([G, T, H]);
-    // The router runs in float32, with optional multiplicative jitter in training.
-    let routerInput = tokens.dtype === 'float32' ? tokens : tokens.float();
+    // The router runs in float32 (float64 models keep float64, for gradient checks), with optional
+    // multiplicative jitter in training.
+    const routerDtype = tokens.dtype === 'float64' ? 'float64' : 'float32';
+    let routerInput = tokens.to(routerDtype);
     if (this.training && c.jitter_noise > 0) {
-      routerInput = routerInput.mul(rand(routerInput.shape).mul(2 * c.jitter_noise).add(1 - c.jitter_noise));
+      const noise = rand(routerInput.shape, { dtype: routerDtype, device: routerInput.device });
+      routerInput = routerInput.mul(noise.mul(2 * c.jitter_noise).add(1 - c.jitter_noise));
     }
-    const logits = F.linear(routerInput, this.router.weight.float(), this.router.bias!.float());
+    const logits = F.linear(routerInput, this.router.weight.to(routerDtype), this.router.bias!.to(routerDtype));
     const probs = F.softmax(logits, -1);
     const zLoss = routerZLoss(logits);
     const route = { k: c.num_selected_experts, capacity: C, batchPrioritized: c.batch_prioritized_routing };
@@ -116,7 +119,7 @@ export class MoeLayer extends Module {
       auxLoss,
       zLoss,
       fractionLeftBehind: dispatchedTokens.float().div(numTokens).rsub(1),
-      expertUsage: expertsChoose ? scalar(1.0) : dispatchedSlots.float().div(c.num_experts * C * G),
+      expertUsage: expertsChoose ? scalar(1, { dtype: probs.dtype }) : dispatchedSlots.float().div(c.num_experts * C * G),
       routerConfidence: combineSum.div(dispatchedSlots.float().clamp(1)),
     };
     return { output: output.reshape([B, N, H]), stats };

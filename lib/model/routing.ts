@@ -7,7 +7,7 @@
 //   [G,E,C] each; an empty slot holds token T (a zero row) and weight 0. Dispatch and combine
 //   are then a gather and a weighted scatter-add.
 // Ties are broken towards the lower index everywhere (stable sorts), like JAX's top_k.
-import { arange, functional as F, tensor, type Tensor, zeros } from '../tensor';
+import { arange, functional as F, full, type Tensor, zeros } from '../tensor';
 
 export interface SlotRouting {
   /** [G, E, C] int64: token index within the group, or T for an empty slot. */
@@ -49,7 +49,7 @@ export function routerZLoss(logits: Tensor): Tensor {
  */
 export function loadBalancingLoss(probs: Tensor, expertIndex: Tensor): Tensor {
   const E = probs.shape[2]!;
-  const chosen = F.oneHot(expertIndex, E).maxAlong(2).values.float(); // [G, T, E]
+  const chosen = F.oneHot(expertIndex, E).maxAlong(2).values.to(probs.dtype); // [G, T, E]
   return chosen.mean(1).mul(probs.mean(1)).mean().mul(E * E);
 }
 
@@ -87,14 +87,15 @@ export function tokensChooseSlots(probs: Tensor, o: TokensChooseOptions): SlotRo
   const auxLoss = loadBalancingLoss(probs, expert);
   const kept = priority.lt(C);
   // Flat slot e·C + priority, or the overflow slot E·C for dropped assignments.
-  const slot = F.where(kept, expert.mul(C).add(priority), tensor(E * C, { dtype: 'int64' })).reshape([G, T * o.k]);
-  const token = arange(T)
+  const overflow = full([], E * C, { dtype: 'int64', device: probs.device });
+  const slot = F.where(kept, expert.mul(C).add(priority), overflow).reshape([G, T * o.k]);
+  const token = arange(T, undefined, 1, { device: probs.device })
     .reshape([1, T, 1])
     .expand([G, T, o.k])
     .reshape([G, T * o.k]);
-  const slotToken = zeros([G, E * C + 1], { dtype: 'int64' }).add(T).scatter(1, slot, token);
-  const weight = gate.mul(kept.float()).reshape([G, T * o.k]);
-  const slotWeight = zeros([G, E * C + 1]).scatter(1, slot, weight);
+  const slotToken = full([G, E * C + 1], T, { dtype: 'int64', device: probs.device }).scatter(1, slot, token);
+  const weight = gate.mul(kept.to(gate.dtype)).reshape([G, T * o.k]);
+  const slotWeight = zeros([G, E * C + 1], { dtype: weight.dtype, device: weight.device }).scatter(1, slot, weight);
   return {
     slotToken: slotToken.narrow(1, 0, E * C).reshape([G, E, C]),
     slotWeight: slotWeight.narrow(1, 0, E * C).reshape([G, E, C]),
@@ -112,7 +113,7 @@ export function tokensChooseMasked(probs: Tensor, o: TokensChooseOptions): Maske
   const chosen = F.oneHot(expert, E); // [G, T, K, E]
   const perExpert = chosen.mul(priority.add(1).unsqueeze(3)).maxAlong(2).values.sub(1);
   const valid = perExpert.ge(0).logicalAnd(perExpert.lt(C));
-  const dispatch = F.oneHot(perExpert.clamp(0, C - 1), C).mul(valid.unsqueeze(3)).float();
+  const dispatch = F.oneHot(perExpert.clamp(0, C - 1), C).mul(valid.unsqueeze(3)).to(probs.dtype);
   const combine = dispatch.mul(probs.unsqueeze(3));
   return { dispatch, combine, auxLoss };
 }
@@ -120,16 +121,16 @@ export function tokensChooseMasked(probs: Tensor, o: TokensChooseOptions): Maske
 /** Experts-choose routing in slot form: each expert takes its top-C tokens of the group. */
 export function expertsChooseSlots(probs: Tensor, capacity: number): SlotRouting {
   const { values, indices } = stableTopK(probs.transpose(1, 2), capacity); // [G, E, C]
-  return { slotToken: indices, slotWeight: values, auxLoss: zeros([]) };
+  return { slotToken: indices, slotWeight: values, auxLoss: zeros([], { dtype: probs.dtype, device: probs.device }) };
 }
 
 /** Experts-choose routing in masked form. */
 export function expertsChooseMasked(probs: Tensor, capacity: number): MaskedRouting {
   const T = probs.shape[1]!;
   const { values, indices } = stableTopK(probs.transpose(1, 2), capacity); // [G, E, C]
-  const dispatch = F.oneHot(indices, T).permute([0, 3, 1, 2]).float(); // [G, T, E, C]
+  const dispatch = F.oneHot(indices, T).permute([0, 3, 1, 2]).to(probs.dtype); // [G, T, E, C]
   const combine = dispatch.mul(values.unsqueeze(1));
-  return { dispatch, combine, auxLoss: zeros([]) };
+  return { dispatch, combine, auxLoss: zeros([], { dtype: probs.dtype, device: probs.device }) };
 }
 
 /** Expert capacity C = max(round(factor · T / E), minCapacity), rounding half to even (Python's round). */
