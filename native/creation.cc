@@ -25,8 +25,11 @@ Optional<at::Generator> generatorArg(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // Random tensors with an explicit generator are drawn on the CPU and then moved, so a seed gives
-// the same numbers on every device.
-at::Tensor onDevice(at::Tensor t, const at::TensorOptions& options) {
+// the same numbers on every device. Meta tensors have no values to draw.
+template <class Draw>
+at::Tensor seeded(const at::TensorOptions& options, at::IntArrayRef shape, Draw draw) {
+  if (options.device().is_meta()) return at::empty(shape, options);
+  at::Tensor t = draw(options.device(at::kCPU));
   return options.device().is_cpu() ? t : t.to(options.device());
 }
 
@@ -89,14 +92,16 @@ Napi::Value rand(const Napi::CallbackInfo& info) {
   auto options = optionsArg(info, 2);
   auto gen = generatorArg(info, 1);
   if (!gen) return wrap(info.Env(), at::rand(intListArg(info, 0), options));
-  return wrap(info.Env(), onDevice(at::rand(intListArg(info, 0), *gen, options.device(at::kCPU)), options));
+  auto shape = intListArg(info, 0);
+  return wrap(info.Env(), seeded(options, shape, [&](const at::TensorOptions& o) { return at::rand(shape, *gen, o); }));
 }
 
 Napi::Value randn(const Napi::CallbackInfo& info) {
   auto options = optionsArg(info, 2);
   auto gen = generatorArg(info, 1);
   if (!gen) return wrap(info.Env(), at::randn(intListArg(info, 0), options));
-  return wrap(info.Env(), onDevice(at::randn(intListArg(info, 0), *gen, options.device(at::kCPU)), options));
+  auto shape = intListArg(info, 0);
+  return wrap(info.Env(), seeded(options, shape, [&](const at::TensorOptions& o) { return at::randn(shape, *gen, o); }));
 }
 
 Napi::Value randint(const Napi::CallbackInfo& info) {
@@ -107,7 +112,7 @@ Napi::Value randint(const Napi::CallbackInfo& info) {
   auto shape = intListArg(info, 2);
   auto gen = generatorArg(info, 3);
   if (!gen) return wrap(info.Env(), at::randint(low, high, shape, options));
-  return wrap(info.Env(), onDevice(at::randint(low, high, shape, *gen, options.device(at::kCPU)), options));
+  return wrap(info.Env(), seeded(options, shape, [&](const at::TensorOptions& o) { return at::randint(low, high, shape, *gen, o); }));
 }
 
 Napi::Value randperm(const Napi::CallbackInfo& info) {
@@ -115,7 +120,8 @@ Napi::Value randperm(const Napi::CallbackInfo& info) {
   if (isMissing(info, 2)) options = options.dtype(at::kLong);
   auto gen = generatorArg(info, 1);
   if (!gen) return wrap(info.Env(), at::randperm(intArg(info, 0), options));
-  return wrap(info.Env(), onDevice(at::randperm(intArg(info, 0), *gen, options.device(at::kCPU)), options));
+  int64_t n = intArg(info, 0);
+  return wrap(info.Env(), seeded(options, {n}, [&](const at::TensorOptions& o) { return at::randperm(n, *gen, o); }));
 }
 
 Napi::Value generatorNew(const Napi::CallbackInfo& info) {

@@ -83,7 +83,7 @@ std::vector<TensorStore::DeviceUsage> TensorStore::usage() const {
     auto& u = byDevice[device];
     u.device = device;
     u.tensors += 1;
-    if (t.has_storage()) {
+    if (t.has_storage() && !t.is_meta()) {
       const void* key = t.storage().unsafeGetStorageImpl();
       if (seenStorage.insert(key).second) u.bytes += storageBytes(t);
     }

@@ -47,6 +47,23 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('model-info')
+    .description('parameter counts, the layer table and forward FLOPs per token of a preset')
+    .requiredOption('--preset <name>', 'model preset (bert-base, sparse-mixer, fast-sparse-mixer, and -small/-tiny)')
+    .option('--vocab-size <n>', 'vocabulary size', positiveInt)
+    .option('--max-seq-length <n>', 'sequence length', positiveInt)
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer model-info --preset sparse-mixer --vocab-size 32000 --json')
+    .action(async (opts: { preset: string; vocabSize?: number; maxSeqLength?: number; json?: boolean }) => {
+      const { presetConfig, modelInfo, formatModelInfo } = await import('../model');
+      const overrides: Record<string, number> = {};
+      if (opts.vocabSize !== undefined) overrides['vocab_size'] = opts.vocabSize;
+      if (opts.maxSeqLength !== undefined) overrides['max_seq_length'] = opts.maxSeqLength;
+      const info = modelInfo(presetConfig(opts.preset, overrides));
+      console.log(opts.json ? JSON.stringify({ preset: opts.preset, ...info }, null, 2) : formatModelInfo(info, opts.preset));
+    });
+
   const bench = program.command('bench').description('benchmarks (see bench/)');
   bench
     .command('ops')

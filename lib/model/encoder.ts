@@ -3,7 +3,7 @@ import { Dense, Dropout, Embedding, LayerNorm } from '../nn/layers';
 import { Module, ModuleList } from '../nn/module';
 import { initContext, type InitContext } from '../nn/init';
 import { arange, functional as F, type Tensor } from '../tensor';
-import { attentionBias, SelfAttention } from './attention';
+import { attentionMask, SelfAttention } from './attention';
 import type { ModelConfig } from './config';
 import { layerPlan, type LayerPlan } from './layout';
 import { maskPadding, Mixing } from './mixing';
@@ -78,10 +78,11 @@ export class EncoderBlock extends Module {
     this.outputLayerNorm = this.child('output_layer_norm', new LayerNorm(ctx, c.d_model, c.layer_norm_epsilon));
   }
 
-  forward(x: Tensor, inputIds: Tensor, bias: Tensor | undefined): { output: Tensor; moe?: MoeStats } {
+  /** mask: the attention mask (attentionMask), needed when this is an attention layer. */
+  forward(x: Tensor, inputIds: Tensor, mask: Tensor | undefined): { output: Tensor; moe?: MoeStats } {
     let mixed: Tensor;
     if (this.attention) {
-      mixed = this.attention.forward(x, bias!);
+      mixed = this.attention.forward(x, mask!);
     } else {
       const input = this.config.mask_padding_in_mixing ? maskPadding(x, inputIds, this.config.pad_id) : x;
       mixed = this.mixingDropout.forward(this.mixing!.forward(input));
@@ -122,11 +123,11 @@ export class Encoder extends Module {
       throw new Error(`input_ids and type_ids must both be [batch, length], got [${inputIds.shape}] and [${typeIds.shape}]`);
     }
     let x = this.embeddings.forward(inputIds, typeIds);
-    const needsBias = this.layers.items.some((l) => l.attention !== undefined);
-    const bias = needsBias ? attentionBias(inputIds, this.config.pad_id, x.dtype) : undefined;
+    const needsMask = this.layers.items.some((l) => l.attention !== undefined);
+    const mask = needsMask ? attentionMask(inputIds, this.config.pad_id) : undefined;
     const moe: MoeStats[] = [];
     for (const layer of this.layers.items) {
-      const out = layer.forward(x, inputIds, bias);
+      const out = layer.forward(x, inputIds, mask);
       x = out.output;
       if (out.moe) moe.push(out.moe);
     }

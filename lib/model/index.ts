@@ -4,7 +4,7 @@ export { layerPlan, isReplacementLayer, type LayerPlan } from './layout';
 export * as routing from './routing';
 export { MoeLayer, Experts, type MoeStats } from './moe';
 export { Mixing, circulant, type MixingKind } from './mixing';
-export { SelfAttention, attentionBias } from './attention';
+export { SelfAttention, attentionMask } from './attention';
 export { Encoder, EncoderBlock, Embeddings, FeedForward, type EncoderOutput } from './encoder';
 export {
   PretrainingModel,
@@ -16,3 +16,4 @@ export {
   type ModelOutput,
   type RawStats,
 } from './heads';
+export { modelInfo, formatModelInfo, type ModelInfo, type LayerInfo } from './info';

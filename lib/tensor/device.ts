@@ -1,14 +1,15 @@
 // Devices: 'cpu', 'cuda', 'cuda:N'.
 import { N } from './native';
 
-export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+/** 'meta' tensors have shapes and dtypes but no data: for counting and planning without memory. */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}` | 'meta';
 
-const DEVICE_PATTERN = /^(cpu|cuda(:\d+)?)$/;
+const DEVICE_PATTERN = /^(cpu|meta|cuda(:\d+)?)$/;
 
 /** Validates a device string; throws TypeError for anything else. */
 export function checkDevice(device: unknown): Device {
   if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
-    throw new TypeError(`invalid device ${JSON.stringify(device)}; expected 'cpu', 'cuda' or 'cuda:N'`);
+    throw new TypeError(`invalid device ${JSON.stringify(device)}; expected 'cpu', 'cuda', 'cuda:N' or 'meta'`);
   }
   return device as Device;
 }

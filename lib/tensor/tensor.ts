@@ -154,7 +154,7 @@ export class Tensor implements Owned {
   // ---- conversion ----
   to(target: DType | Device): Tensor {
     if (typeof target !== 'string') throw new TypeError(`to: expected a dtype or a device, got ${describeValue(target)}`);
-    if (target === 'cpu' || target.startsWith('cuda')) return Tensor._wrap(N.toDevice(this.handle, checkDevice(target)));
+    if (target === 'cpu' || target === 'meta' || target.startsWith('cuda')) return Tensor._wrap(N.toDevice(this.handle, checkDevice(target)));
     return Tensor._wrap(N.toDtype(this.handle, dtypeCode(target as DType)));
   }
   float(): Tensor {
