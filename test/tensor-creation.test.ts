@@ -213,6 +213,9 @@ test('arange with integers, a start, a step and a negative step', () => {
     const typed = sm.arange(4, undefined, 1, { dtype: 'int32' });
     assert.equal(typed.dtype, 'int32');
     assert.deepEqual(values(typed), [0, 1, 2, 3]);
+    const long = sm.arange(1, 7, 2, { dtype: 'int64' });
+    assert.equal(long.dtype, 'int64');
+    assert.deepEqual(Array.from(long.dataSync() as BigInt64Array), [1n, 3n, 5n]);
   });
   assert.throws(() => sm.arange(0, 5, 0), RangeError);
 });
@@ -228,16 +231,16 @@ test('arange with non-integer arguments is floating point', () => {
   });
 });
 
-test(
-  'arange with integer arguments is int64 (as its doc comment says)',
-  { todo: 'BUG: N.arange passes every argument as a double at::Scalar, so sm.arange(5).dtype is float32, not int64' },
-  () => {
-    sm.tidy(() => {
-      assert.equal(sm.arange(5).dtype, 'int64');
-      assert.equal(sm.arange(2, 8, 2).dtype, 'int64');
-    });
-  },
-);
+test('arange with integer arguments is int64 (as its doc comment says)', () => {
+  sm.tidy(() => {
+    assert.equal(sm.arange(5).dtype, 'int64');
+    assert.equal(sm.arange(2, 8, 2).dtype, 'int64');
+    assert.equal(sm.arange(5, 0, -1).dtype, 'int64');
+    assert.deepEqual(Array.from(sm.arange(3).dataSync() as BigInt64Array), [0n, 1n, 2n]);
+    assert.equal(sm.arange(0, 2, 0.5).dtype, 'float32', 'a non-integer step makes it floating point');
+    assert.equal(sm.arange(0.5, 2).dtype, 'float32', 'a non-integer start makes it floating point');
+  });
+});
 
 test('eye, square and rectangular', () => {
   sm.tidy(() => {
