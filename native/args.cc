@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -68,7 +69,7 @@ bool isMissing(const Napi::CallbackInfo& info, size_t i) {
 const at::Tensor& tensorArg(const Napi::CallbackInfo& info, size_t i) {
   if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "a Tensor");
   int32_t handle = info[i].As<Napi::Number>().Int32Value();
-  callContext().handles.push_back(handle);
+  callContext().handles.emplace_back(i, handle);
   return TensorStore::instance().get(handle);
 }
 
@@ -81,7 +82,7 @@ std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i) 
     Napi::Value v = array.Get(k);
     if (!v.IsNumber()) typeError(info, i, "an array of Tensors");
     int32_t handle = v.As<Napi::Number>().Int32Value();
-    callContext().handles.push_back(handle);
+    callContext().handles.emplace_back(i, handle);
     out.push_back(TensorStore::instance().get(handle));
   }
   return out;
@@ -125,7 +126,8 @@ at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i) {
   double value = info[i].As<Napi::Number>().DoubleValue();
   // An integral number is an integer scalar, so int64 tensors stay int64 (x + 1), while float
   // tensors stay float whatever the scalar (type promotion never widens a tensor for a scalar).
-  if (std::nearbyint(value) == value && std::abs(value) < 9007199254740992.0) {
+  // Negative integers too, but not -0, whose sign matters (1 / -0 is -Infinity).
+  if (std::nearbyint(value) == value && std::abs(value) < 9007199254740992.0 && !std::signbit(value)) {
     return at::Scalar(static_cast<int64_t>(value));
   }
   return at::Scalar(value);
@@ -190,23 +192,28 @@ Napi::Value intList(Napi::Env env, at::IntArrayRef values) {
 
 namespace {
 std::string withInputs(const std::string& message) {
-  const auto& ctx = callContext();
+  auto handles = callContext().handles;
+  // Arguments may be read in any order (C++ leaves it unspecified); list them as the caller wrote them.
+  std::stable_sort(handles.begin(), handles.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::ostringstream out;
-  out << ctx.op << ": " << message;
+  out << callContext().op << ": " << message;
   const auto& store = TensorStore::instance();
-  if (!ctx.handles.empty()) {
+  if (!handles.empty()) {
     out << " (inputs: ";
-    for (size_t k = 0; k < ctx.handles.size(); ++k)
-      out << (k ? ", " : "") << (store.live(ctx.handles[k]) ? describe(store.get(ctx.handles[k])) : "disposed");
+    for (size_t k = 0; k < handles.size(); ++k)
+      out << (k ? ", " : "") << (store.live(handles[k].second) ? describe(store.get(handles[k].second)) : "disposed");
     out << ")";
   }
   return out.str();
 }
 
 std::string firstLines(const std::string& message) {
-  // libtorch messages can carry long C++ backtraces; keep what a user reads.
-  auto cut = message.find("\nException raised from");
-  return cut == std::string::npos ? message : message.substr(0, cut);
+  // libtorch messages can carry C++ backtraces and, for a missing backend, the dispatcher's whole
+  // kernel table; keep the paragraph a user reads.
+  std::string out = message.substr(0, message.find("\nException raised from"));
+  auto paragraph = out.find("\n\n");
+  if (out.size() > 400 && paragraph != std::string::npos) out = out.substr(0, paragraph) + " [...]";
+  return out;
 }
 }  // namespace
 

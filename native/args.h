@@ -17,7 +17,7 @@ namespace sm {
 // argument on every call.
 struct CallContext {
   const char* op = "";
-  std::vector<int32_t> handles;
+  std::vector<std::pair<size_t, int32_t>> handles;  // (argument index, handle)
 };
 CallContext& callContext();
 

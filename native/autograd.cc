@@ -9,7 +9,13 @@ namespace sm {
 namespace {
 
 Napi::Value setRequiresGrad(const Napi::CallbackInfo& info) {
-  tensorArg(info, 0).set_requires_grad(boolArg(info, 1));
+  const at::Tensor& t = tensorArg(info, 0);
+  bool flag = boolArg(info, 1);
+  if (!flag && !t.is_leaf()) {
+    throw std::invalid_argument(
+        "requires_grad can only be changed on leaf tensors; use detach() for a non-leaf that should not require grad");
+  }
+  t.set_requires_grad(flag);
   return info.Env().Undefined();
 }
 
@@ -49,7 +55,15 @@ Napi::Value setGrad(const Napi::CallbackInfo& info) {
   if (isMissing(info, 1)) {
     t.mutable_grad().reset();
   } else {
-    t.mutable_grad() = tensorArg(info, 1);
+    const at::Tensor& g = tensorArg(info, 1);
+    if (g.unsafeGetTensorImpl() == t.unsafeGetTensorImpl()) {
+      throw std::invalid_argument("a tensor cannot be its own gradient");
+    }
+    if (!g.sizes().equals(t.sizes()) || g.scalar_type() != t.scalar_type() || g.device() != t.device()) {
+      throw std::invalid_argument("the gradient must match the tensor's shape, dtype and device: expected " + describe(t) +
+                                  ", got " + describe(g));
+    }
+    t.mutable_grad() = g.detach();
   }
   return info.Env().Undefined();
 }

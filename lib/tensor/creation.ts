@@ -39,7 +39,7 @@ function nestedShape(data: NestedArray<number | boolean>, path = 'data'): number
 
 /**
  * A tensor from a typed array (with a shape), a nested array or a number. Like torch.tensor, the
- * dtype defaults to the data's: bool for booleans, int64 when every number is an integer,
+ * dtype defaults to the data's: bool for booleans, int64 when every number is a safe integer,
  * float32 otherwise (and the typed array's own type for typed arrays).
  */
 export function tensor(
@@ -64,7 +64,7 @@ export function tensor(
     }
     allBool = false;
     if (typeof v !== 'number') throw new TypeError(`tensor: element ${i} is ${typeof v}, expected a number or boolean`);
-    if (!Number.isInteger(v)) allInt = false;
+    if (!Number.isSafeInteger(v)) allInt = false; // beyond 2^53 a number is not an exact integer
   }
   if (!allBool && flat.some((v) => typeof v === 'boolean')) {
     throw new TypeError('tensor: cannot mix booleans and numbers');

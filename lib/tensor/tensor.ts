@@ -130,14 +130,18 @@ export class Tensor implements Owned {
   item(): number {
     return Number(N.item(this.handle));
   }
-  /** The values as nested arrays (numbers; booleans for bool tensors). */
+  /**
+   * The values as nested arrays (numbers; booleans for bool tensors; [real, imaginary] pairs for
+   * complex tensors).
+   */
   toArray(): NestedArray<number | boolean> {
     const flat = this.dataSync();
-    const isBool = this.dtype === 'bool';
+    const dtype = this.dtype;
+    const isBool = dtype === 'bool';
     const values: (number | boolean)[] = Array.from(flat as ArrayLike<number | bigint>, (v) =>
       isBool ? v !== 0 : Number(v),
     );
-    const shape = this.shape;
+    const shape = dtype === 'complex64' || dtype === 'complex128' ? [...this.shape, 2] : this.shape;
     if (shape.length === 0) return values[0]!;
     const build = (dim: number, offset: number): NestedArray<number | boolean> => {
       const n = shape[dim]!;
@@ -448,7 +452,7 @@ export class Tensor implements Owned {
     return Tensor._wrap(N.mean(this.handle, dimList(dims), keepdim, dtype && dtypeCode(dtype)));
   }
   prod(dim?: number, keepdim = false): Tensor {
-    return Tensor._wrap(N.prod(this.handle, dim, keepdim));
+    return Tensor._wrap(N.prod(this.handle, dim === undefined ? undefined : checkInt(dim, 'dim'), keepdim));
   }
   var(dims: number | readonly number[], unbiased = true, keepdim = false): Tensor {
     return Tensor._wrap(N.variance(this.handle, dimList(dims) ?? [], unbiased, keepdim));
@@ -468,10 +472,10 @@ export class Tensor implements Owned {
     return pair(N.minDim(this.handle, checkInt(dim, 'dim'), keepdim));
   }
   argmax(dim?: number, keepdim = false): Tensor {
-    return Tensor._wrap(N.argmax(this.handle, dim, keepdim));
+    return Tensor._wrap(N.argmax(this.handle, dim === undefined ? undefined : checkInt(dim, 'dim'), keepdim));
   }
   argmin(dim?: number, keepdim = false): Tensor {
-    return Tensor._wrap(N.argmin(this.handle, dim, keepdim));
+    return Tensor._wrap(N.argmin(this.handle, dim === undefined ? undefined : checkInt(dim, 'dim'), keepdim));
   }
   logsumexp(dims: number | readonly number[], keepdim = false): Tensor {
     return Tensor._wrap(N.logsumexp(this.handle, dimList(dims) ?? [], keepdim));
