@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sm::registerNN(env, exports);
   sm::registerAutograd(env, exports);
   sm::registerRuntime(env, exports);
+  sm::registerMoe(env, exports);
   return exports;
 }
 }  // namespace

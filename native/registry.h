@@ -13,4 +13,5 @@ void registerLinalg(Napi::Env env, Napi::Object exports);
 void registerNN(Napi::Env env, Napi::Object exports);
 void registerAutograd(Napi::Env env, Napi::Object exports);
 void registerRuntime(Napi::Env env, Napi::Object exports);
+void registerMoe(Napi::Env env, Napi::Object exports);
 }  // namespace sm

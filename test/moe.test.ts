@@ -9,12 +9,11 @@ function layer(overrides: Partial<sm.ModelConfig>): sm.MoeLayer {
   return new sm.MoeLayer(sm.nn.initContext(7, 0.5, 'float64'), config);
 }
 
-function runBoth(overrides: Partial<sm.ModelConfig>, shape: [number, number], training: boolean) {
+function runAll(overrides: Partial<sm.ModelConfig>, shape: [number, number], training: boolean) {
   return sm.tidy(() => {
-    const masked = layer({ ...overrides, dispatch_impl: 'masked' }).train(training);
-    const scatter = layer({ ...overrides, dispatch_impl: 'scatter' }).train(training);
+    const layers = (['masked', 'scatter', 'fused'] as const).map((impl) => layer({ ...overrides, dispatch_impl: impl }).train(training));
     const x = sm.randn([...shape, 8], { generator: new sm.Generator(11), dtype: 'float64' }).requiresGrad_();
-    const results = [masked, scatter].map((m) => {
+    const results = layers.map((m) => {
       const { output, stats } = m.forward(x);
       output.mul(sm.arange(output.numel, undefined, 1, { dtype: 'float64' }).reshape(output.shape).sin()).sum().backward();
       const grads = [x, ...m.parameters()].map((p) => Array.from(p.grad!.dataSync() as Float64Array));
@@ -25,8 +24,7 @@ function runBoth(overrides: Partial<sm.ModelConfig>, shape: [number, number], tr
         stats: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.item()])),
       };
     });
-    masked.dispose();
-    scatter.dispose();
+    for (const m of layers) m.dispose();
     return results;
   });
 }
@@ -37,11 +35,13 @@ for (const [name, overrides] of [
   ['tokens-choose top-2 no BPR', { router_type: 'tokens_choose', num_selected_experts: 2, batch_prioritized_routing: false }],
   ['tokens-choose small capacity, many groups', { router_type: 'tokens_choose', max_group_size: 4, train_capacity_factor: 0.5, min_expert_capacity: 1 }],
 ] as const) {
-  test(`scatter and masked dispatch agree (${name}): outputs, gradients and metrics`, () => {
-    const [masked, scatter] = runBoth(overrides, [2, 6], true);
-    assertClose(scatter!.output, masked!.output, 1e-10);
-    masked!.grads.forEach((g, i) => assertClose(scatter!.grads[i]!, g, 1e-10, `gradient ${i}`));
-    for (const key of Object.keys(masked!.stats)) assertClose([scatter!.stats[key]!], [masked!.stats[key]!], 1e-6, key);
+  test(`scatter, fused and masked dispatch agree (${name}): outputs, gradients and metrics`, () => {
+    const [masked, ...others] = runAll(overrides, [2, 6], true);
+    for (const other of others) {
+      assertClose(other!.output, masked!.output, 1e-10);
+      masked!.grads.forEach((g, i) => assertClose(other!.grads[i]!, g, 1e-10, `gradient ${i}`));
+      for (const key of Object.keys(masked!.stats)) assertClose([other!.stats[key]!], [masked!.stats[key]!], 1e-6, key);
+    }
   });
 }
 

@@ -8,9 +8,10 @@ export const LAYOUTS = ['BOTTOM', 'MIDDLE', 'MIXED', 'TOP'] as const;
 export type Layout = (typeof LAYOUTS)[number];
 export const ROUTER_TYPES = ['experts_choose', 'tokens_choose'] as const;
 export type RouterType = (typeof ROUTER_TYPES)[number];
-/** masked: one-hot dispatch/combine tensors and einsums (the reference's default, the oracle);
- *  scatter: index-based gather/scatter. */
-export const DISPATCH_IMPLS = ['masked', 'scatter'] as const;
+/** fused: native routing, dispatch and combine kernels (the default); masked: one-hot
+ *  dispatch/combine tensors and einsums (the reference's default, the oracle); scatter: index-based
+ *  gather/scatter written with tensor ops. */
+export const DISPATCH_IMPLS = ['fused', 'masked', 'scatter'] as const;
 export type DispatchImpl = (typeof DISPATCH_IMPLS)[number];
 
 export interface ModelConfig {
@@ -31,6 +32,7 @@ export interface ModelConfig {
   num_experts: number;
   router_type: RouterType;
   dispatch_impl: DispatchImpl;
+  deterministic_moe: boolean;
   num_selected_experts: number;
   batch_prioritized_routing: boolean;
   train_capacity_factor: number;
@@ -71,7 +73,8 @@ export const MODEL_SCHEMA: Schema = {
   moe_layout: { type: { kind: 'enum', values: LAYOUTS }, default: 'MIDDLE', doc: 'where the MoE layers go' },
   num_experts: { type: int(1), default: 16, doc: 'experts per MoE layer' },
   router_type: { type: { kind: 'enum', values: ROUTER_TYPES }, default: 'experts_choose', doc: 'experts choose their top-C tokens, or tokens choose their top-k experts' },
-  dispatch_impl: { type: { kind: 'enum', values: DISPATCH_IMPLS }, default: 'scatter', doc: 'MoE dispatch: index-based scatter, or the one-hot masked einsums of the reference' },
+  dispatch_impl: { type: { kind: 'enum', values: DISPATCH_IMPLS }, default: 'fused', doc: 'MoE dispatch: native fused kernels, the reference\'s one-hot masked einsums, or tensor-op scatter' },
+  deterministic_moe: { type: { kind: 'boolean' }, default: true, doc: 'CUDA: combine by per-token sums (bit-reproducible) instead of atomic adds' },
   num_selected_experts: { type: int(1), default: 1, doc: 'k of tokens-choose top-k routing' },
   batch_prioritized_routing: { type: { kind: 'boolean' }, default: true, doc: 'tokens-choose: serve confident tokens first' },
   train_capacity_factor: { type: num(0, undefined, true), default: 1.0, doc: 'expert capacity factor in training' },

@@ -2,7 +2,7 @@
 import { Dense } from '../nn/layers';
 import { Module } from '../nn/module';
 import { normal, zerosParam, type InitContext } from '../nn/init';
-import { baddbmm, cat, einsum, functional as F, rand, scalar, type Tensor, zeros } from '../tensor';
+import { baddbmm, cat, einsum, functional as F, fusedMoe, rand, scalar, type Tensor, zeros } from '../tensor';
 import type { ModelConfig } from './config';
 import {
   expertCapacity,
@@ -94,7 +94,18 @@ export class MoeLayer extends Module {
     let dispatchedTokens: Tensor; // tokens sent to at least one expert
     let dispatchedSlots: Tensor;
     let combineSum: Tensor;
-    if (c.dispatch_impl === 'masked') {
+    if (c.dispatch_impl === 'fused') {
+      const r = fusedMoe.route(probs, c.router_type, route);
+      // Slot weights come from the probabilities by a gather, so the router gets its gradient.
+      const padded = cat([probs.transpose(1, 2), zeros([G, c.num_experts, 1], { dtype: probs.dtype, device: probs.device })], 2);
+      const slotWeight = padded.gather(2, r.slotToken);
+      auxLoss = expertsChoose ? zeros([], { dtype: probs.dtype, device: probs.device }) : r.expertFraction.mul(probs.mean(1)).mean().mul(c.num_experts ** 2);
+      const expertOut = this.experts.forward(fusedMoe.dispatch(tokens, r.slotToken));
+      output = fusedMoe.combine(expertOut, r.slotToken, slotWeight.to(tokens.dtype), T, c.deterministic_moe);
+      dispatchedTokens = scalar(r.dispatchedTokens);
+      dispatchedSlots = scalar(r.filledSlots);
+      combineSum = slotWeight.sum();
+    } else if (c.dispatch_impl === 'masked') {
       const r = expertsChoose ? expertsChooseMasked(probs, C) : tokensChooseMasked(probs, route);
       auxLoss = r.auxLoss;
       const dispatch = r.dispatch.to(tokens.dtype);

@@ -27,3 +27,4 @@ export { cat, stack, where, einsum, matmul, bmm, baddbmm, addmm, fftn, ifftn } f
 export { tidy, keep, dispose, memory, type MemoryInfo } from './lifetime';
 export { noGrad, enableGrad, isGradEnabled, autocast, isAutocastEnabled, type AutocastOptions } from './autograd';
 export { getNumThreads, setNumThreads, systemInfo, blasInfo, type SystemInfo, type BlasInfo } from './runtime';
+export * as fusedMoe from './moe';

@@ -209,6 +209,17 @@ export interface NativeAddon {
   autocastExit(device: 'cpu' | 'cuda', enabled: boolean, dtype: number): void;
   isAutocastEnabled(device: 'cpu' | 'cuda'): boolean;
 
+  // fused MoE
+  moeRoute(
+    probs: H,
+    routerType: 'experts_choose' | 'tokens_choose',
+    k: number,
+    capacity: number,
+    batchPrioritized: boolean,
+  ): { slotToken: H; expertFraction: H; dispatchedTokens: number; filledSlots: number };
+  moeDispatch(x: H, slotToken: H): H;
+  moeCombine(y: H, slotToken: H, slotWeight: H, tokensPerGroup: number, deterministic: boolean): H;
+
   // runtime
   buildInfo(): NativeBuildInfo;
   showConfig(): string;
