@@ -3,6 +3,7 @@
 import * as path from 'path';
 import * as sm from '../lib/tensor';
 import { PythonPeer } from './peer';
+import { median } from './timing';
 
 const F = sm.functional;
 
@@ -65,12 +66,6 @@ function timeOurs(op: Op, iters: number): number {
   const start = process.hrtime.bigint();
   for (let i = 0; i < iters; i++) op();
   return Number(process.hrtime.bigint() - start) / 1000 / iters;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export async function benchOps(options: OpsBenchOptions): Promise<OpsBenchReport> {

@@ -93,6 +93,30 @@ export function buildProgram(): Command {
       }
     });
 
+  bench
+    .command('moe')
+    .description('MoE dispatch+combine, fused vs masked, and the layer vs its expert GEMMs, at base and small shapes')
+    .option('--json', 'print one JSON object')
+    .option('--repeats <n>', 'timed repetitions per measurement (the median is reported)', positiveInt, 3)
+    .option('--device <device>', 'cpu or cuda', 'cpu')
+    .option('--dtype <dtype>', 'float32, bfloat16 or float16', 'float32')
+    .option('--shape <name...>', 'only these shapes (base cf=1.0, base cf=0.5, small cf=1.0)')
+    .option('--no-training-step', 'skip the end-to-end training step comparison')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench moe --json --repeats 5')
+    .action(async (opts: { json?: boolean; repeats: number; device: string; dtype: string; shape?: string[]; trainingStep: boolean }) => {
+      const { benchMoe } = await import('../../bench/moe');
+      const report = benchMoe({
+        repeats: opts.repeats,
+        device: opts.device as never,
+        dtype: opts.dtype as never,
+        ...(opts.shape ? { shapes: opts.shape } : {}),
+        trainingStep: opts.trainingStep,
+        log: opts.json ? (line) => console.error(line) : (line) => console.log(line),
+      });
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else for (const [k, v] of Object.entries(report.ratios)) console.log(`${k}: ${v.toFixed(2)}`);
+    });
+
   return program;
 }
 
