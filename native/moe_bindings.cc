@@ -24,8 +24,8 @@ Napi::Value moeRoute(const Napi::CallbackInfo& info) {
   auto out = Napi::Object::New(env);
   out.Set("slotToken", wrap(env, r.slotToken));
   out.Set("expertFraction", wrap(env, r.expertFraction));
-  out.Set("dispatchedTokens", Napi::Number::New(env, static_cast<double>(r.dispatchedTokens)));
-  out.Set("filledSlots", Napi::Number::New(env, static_cast<double>(r.filledSlots)));
+  out.Set("dispatchedTokens", wrap(env, r.dispatchedTokens));
+  out.Set("filledSlots", wrap(env, r.filledSlots));
   return out;
 }
 

@@ -70,7 +70,8 @@ Routing expertsChoose(const at::Tensor& probsIn, int64_t C) {
     for (int64_t s = 0; s < E * C; ++s) reached[slots[g * E * C + s]] = 1;
     dispatched += std::count(reached.begin(), reached.end(), 1);
   }
-  return {slotToken, at::zeros({G, E}, probs.options()), dispatched, G * E * C};
+  return {slotToken, at::zeros({G, E}, probs.options()), at::scalar_tensor(dispatched, at::kLong),
+          at::scalar_tensor(G * E * C, at::kLong)};
 }
 
 Routing tokensChoose(const at::Tensor& probsIn, int64_t K, int64_t C, bool batchPrioritized) {
@@ -132,8 +133,9 @@ Routing tokensChoose(const at::Tensor& probsIn, int64_t K, int64_t C, bool batch
       }
     });
   });
-  return {slotToken, fraction.to(probs.scalar_type()), std::accumulate(dispatched.begin(), dispatched.end(), int64_t{0}),
-          std::accumulate(filled.begin(), filled.end(), int64_t{0})};
+  return {slotToken, fraction.to(probs.scalar_type()),
+          at::scalar_tensor(std::accumulate(dispatched.begin(), dispatched.end(), int64_t{0}), at::kLong),
+          at::scalar_tensor(std::accumulate(filled.begin(), filled.end(), int64_t{0}), at::kLong)};
 }
 
 at::Tensor gatherRows(const at::Tensor& xIn, const at::Tensor& slotToken, const Optional<at::Tensor>& scaleIn) {

@@ -14,8 +14,9 @@ namespace sm::moe {
 struct Routing {
   at::Tensor slotToken;       // [G, E, C] int64
   at::Tensor expertFraction;  // [G, E] float: share of the group's tokens with the expert in their top-k
-  int64_t dispatchedTokens;   // tokens that reached at least one expert
-  int64_t filledSlots;        // slots holding a token
+  at::Tensor dispatchedTokens;  // int64 scalar: tokens that reached at least one expert
+  at::Tensor filledSlots;       // int64 scalar: slots holding a token
+  // (tensors, not host numbers, so CUDA routing never waits for the device)
 };
 
 /** Experts choose their top-C tokens; ties go to the lower token index. */

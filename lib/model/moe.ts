@@ -102,8 +102,8 @@ export class MoeLayer extends Module {
       auxLoss = expertsChoose ? zeros([], { dtype: probs.dtype, device: probs.device }) : r.expertFraction.mul(probs.mean(1)).mean().mul(c.num_experts ** 2);
       const expertOut = this.experts.forward(fusedMoe.dispatch(tokens, r.slotToken));
       output = fusedMoe.combine(expertOut, r.slotToken, slotWeight.to(tokens.dtype), T, c.deterministic_moe);
-      dispatchedTokens = scalar(r.dispatchedTokens);
-      dispatchedSlots = scalar(r.filledSlots);
+      dispatchedTokens = r.dispatchedTokens;
+      dispatchedSlots = r.filledSlots;
       combineSum = slotWeight.sum();
     } else if (c.dispatch_impl === 'masked') {
       const r = expertsChoose ? expertsChooseMasked(probs, C) : tokensChooseMasked(probs, route);

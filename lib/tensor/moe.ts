@@ -8,8 +8,10 @@ export interface FusedRouting {
   slotToken: Tensor;
   /** [G, E]: share of each group's tokens with the expert among their top-k (0 for experts-choose). */
   expertFraction: Tensor;
-  dispatchedTokens: number;
-  filledSlots: number;
+  /** int64 scalar: tokens that reached at least one expert. */
+  dispatchedTokens: Tensor;
+  /** int64 scalar: slots holding a token. */
+  filledSlots: Tensor;
 }
 
 /** One pass over router probabilities [G, T, E] (not differentiable: indices only). */
@@ -28,8 +30,8 @@ export function route(
   return {
     slotToken: Tensor._wrap(r.slotToken),
     expertFraction: Tensor._wrap(r.expertFraction),
-    dispatchedTokens: r.dispatchedTokens,
-    filledSlots: r.filledSlots,
+    dispatchedTokens: Tensor._wrap(r.dispatchedTokens),
+    filledSlots: Tensor._wrap(r.filledSlots),
   };
 }
 

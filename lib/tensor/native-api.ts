@@ -216,7 +216,7 @@ export interface NativeAddon {
     k: number,
     capacity: number,
     batchPrioritized: boolean,
-  ): { slotToken: H; expertFraction: H; dispatchedTokens: number; filledSlots: number };
+  ): { slotToken: H; expertFraction: H; dispatchedTokens: H; filledSlots: H };
   moeDispatch(x: H, slotToken: H): H;
   moeCombine(y: H, slotToken: H, slotWeight: H, tokensPerGroup: number, deterministic: boolean): H;
 
