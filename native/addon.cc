@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sm::registerAutograd(env, exports);
   sm::registerRuntime(env, exports);
   sm::registerMoe(env, exports);
+  sm::registerSentencePiece(env, exports);
   return exports;
 }
 }  // namespace

@@ -14,4 +14,5 @@ void registerNN(Napi::Env env, Napi::Object exports);
 void registerAutograd(Napi::Env env, Napi::Object exports);
 void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerMoe(Napi::Env env, Napi::Object exports);
+void registerSentencePiece(Napi::Env env, Napi::Object exports);
 }  // namespace sm

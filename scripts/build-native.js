@@ -37,7 +37,7 @@ const built = path.join(workDir, 'Release');
 const record = path.join(built, 'sparse_mixer.build.json');
 const copy = (dir) => {
   fs.mkdirSync(dir, { recursive: true });
-  for (const name of ['sparse_mixer.node', 'sparse_mixer.build.json']) {
+  for (const name of ['sparse_mixer.node', 'libsm_sentencepiece.so', 'sparse_mixer.build.json']) {
     fs.copyFileSync(path.join(built, name), path.join(dir, name));
   }
 };

@@ -220,6 +220,18 @@ export interface NativeAddon {
   moeDispatch(x: H, slotToken: H): H;
   moeCombine(y: H, slotToken: H, slotWeight: H, tokensPerGroup: number, deterministic: boolean): H;
 
+  // SentencePiece
+  spLoad(source: string | Uint8Array): number;
+  spFree(id: number): void;
+  spEncode(id: number, text: string): Int32Array;
+  spEncodePieces(id: number, text: string): string[];
+  spDecode(id: number, ids: Int32Array): string;
+  spPieceToId(id: number, piece: string): number;
+  spIdToPiece(id: number, token: number): string;
+  spInfo(id: number): { vocabSize: number; padId: number; unkId: number; bosId: number; eosId: number };
+  spEncodeBatch(id: number, texts: readonly string[]): Promise<{ ids: Int32Array; offsets: Int32Array }>;
+  spTrain(args: string, sentences: readonly string[]): Promise<Uint8Array>;
+
   // runtime
   buildInfo(): NativeBuildInfo;
   showConfig(): string;
