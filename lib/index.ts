@@ -2,3 +2,4 @@
 export * from './tensor';
 export * as nn from './nn';
 export * from './model';
+export * as data from './data';

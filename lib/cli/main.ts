@@ -64,6 +64,24 @@ export function buildProgram(): Command {
       console.log(opts.json ? JSON.stringify({ preset: opts.preset, ...info }, null, 2) : formatModelInfo(info, opts.preset));
     });
 
+  program
+    .command('vocab')
+    .description('train a SentencePiece vocabulary with [CLS], [SEP], [MASK] and a pad id')
+    .option('--corpus <spec...>', 'files, folders, globs, or the built-in corpora sotu and moby-dick', ['sotu'])
+    .requiredOption('--output <file>', 'where to write the .model file')
+    .option('--vocab-size <n>', 'number of pieces', positiveInt, 8000)
+    .option('--model-type <type>', 'bpe or unigram', 'bpe')
+    .option('--character-coverage <x>', 'share of characters covered', positiveNumber, 0.9995)
+    .option('--max-sentences <n>', 'lines used for training at most', positiveInt, 1_000_000)
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer vocab --corpus sotu moby-dick --vocab-size 8000 --output vocab.model')
+    .action(async (opts: { corpus: string[]; output: string; vocabSize: number; modelType: string; characterCoverage: number; maxSentences: number; json?: boolean }) => {
+      if (opts.modelType !== 'bpe' && opts.modelType !== 'unigram') throw new InvalidArgumentError(`--model-type must be bpe or unigram, got '${opts.modelType}'`);
+      const { trainVocab } = await import('./vocab');
+      const result = await trainVocab({ ...opts, modelType: opts.modelType }, opts.json ? () => {} : (line) => console.log(line));
+      console.log(opts.json ? JSON.stringify(result) : `wrote ${result.output}`);
+    });
+
   const bench = program.command('bench').description('benchmarks (see bench/)');
   bench
     .command('ops')
@@ -115,6 +133,21 @@ export function buildProgram(): Command {
       });
       if (opts.json) console.log(JSON.stringify(report, null, 2));
       else for (const [k, v] of Object.entries(report.ratios)) console.log(`${k}: ${v.toFixed(2)}`);
+    });
+
+  bench
+    .command('data')
+    .description('tokenization and pre-training batch throughput, and the time a training step waits for data')
+    .option('--json', 'print one JSON object')
+    .option('--corpus <spec...>', 'corpus (files, folders, globs, sotu, moby-dick)', ['sotu', 'moby-dick'])
+    .option('--vocab <file>', 'SentencePiece model (default: train one on the corpus first)')
+    .option('--seconds <s>', 'seconds per throughput measurement', positiveNumber, 3)
+    .option('--steps <n>', 'training steps for the wait measurement', positiveInt, 20)
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench data --json')
+    .action(async (opts: { json?: boolean; corpus: string[]; vocab?: string; seconds: number; steps: number }) => {
+      const { benchData } = await import('../../bench/data');
+      const report = await benchData({ ...opts, log: opts.json ? (line) => console.error(line) : (line) => console.log(line) });
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
     });
 
   return program;
