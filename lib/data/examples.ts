@@ -38,7 +38,14 @@ export function segmentPairs(lines: readonly ArrayLike<number>[], maxLength: num
     let j = i + 2;
     while (j < lines.length && total + lines[j]!.length <= budget) total += lines[j++]!.length;
     const pivot = rng.int(1, j - i);
-    const join = (from: number, to: number) => lines.slice(from, to).flatMap((l) => Array.from(l));
+    const join = (from: number, to: number) => {
+      const out: number[] = [];
+      for (let k = from; k < to; k++) {
+        const l = lines[k]!;
+        for (let t = 0; t < l.length; t++) out.push(l[t]!);
+      }
+      return out;
+    };
     const first = join(i, i + pivot);
     const second = join(i + pivot, j);
     pairs.push(rng.next() < 0.5 ? { a: first, b: second, label: 1 } : { a: second, b: first, label: 0 });
@@ -58,12 +65,16 @@ export interface PretrainingExample {
 
 /** [CLS] A [SEP] B [SEP], padded to L; type 0 through the first [SEP], 1 for B and its [SEP]. */
 export function layoutPair(pair: SegmentPair, ids: SpecialIds, maxLength: number): { inputIds: Int32Array; typeIds: Int32Array } {
+  const length = pair.a.length + pair.b.length + 3;
+  if (length > maxLength) throw new Error(`pair of ${length} tokens exceeds max_seq_length ${maxLength}`);
   const inputIds = new Int32Array(maxLength).fill(ids.padId);
   const typeIds = new Int32Array(maxLength);
-  const tokens = [ids.clsId, ...pair.a, ids.sepId, ...pair.b, ids.sepId];
-  if (tokens.length > maxLength) throw new Error(`pair of ${tokens.length} tokens exceeds max_seq_length ${maxLength}`);
-  inputIds.set(tokens);
-  typeIds.fill(1, pair.a.length + 2, tokens.length);
+  inputIds[0] = ids.clsId;
+  inputIds.set(pair.a, 1);
+  inputIds[pair.a.length + 1] = ids.sepId;
+  inputIds.set(pair.b, pair.a.length + 2);
+  inputIds[length - 1] = ids.sepId;
+  typeIds.fill(1, pair.a.length + 2, length);
   return { inputIds, typeIds };
 }
 
