@@ -13,6 +13,8 @@ export interface OpsBenchOptions {
   /** Target seconds per round and side. */
   roundSeconds: number;
   threads: number;
+  /** Only these ops (default: all). */
+  only?: string[];
   log: (line: string) => void;
 }
 
@@ -62,6 +64,8 @@ function makeOps(): Record<string, Op> {
   };
 }
 
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
 function timeOurs(op: Op, iters: number): number {
   const start = process.hrtime.bigint();
   for (let i = 0; i < iters; i++) op();
@@ -70,7 +74,7 @@ function timeOurs(op: Op, iters: number): number {
 
 export async function benchOps(options: OpsBenchOptions): Promise<OpsBenchReport> {
   sm.setNumThreads(options.threads);
-  const ops = makeOps();
+  const ops = Object.fromEntries(Object.entries(makeOps()).filter(([name]) => !options.only || options.only.includes(name)));
   const script = path.resolve(__dirname, '..', '..', 'bench', 'ops_peer.py');
   const { peer, version, error } = await PythonPeer.start(options.python, script);
   if (error) options.log(`PyTorch peer unavailable (${error}); reporting our figures only`);
@@ -90,8 +94,14 @@ export async function benchOps(options: OpsBenchOptions): Promise<OpsBenchReport
       const ours: number[] = [];
       const theirs: number[] = [];
       for (let round = 0; round < options.rounds; round++) {
+        // A pause before each side's round lets the other side's OpenMP workers stop spinning;
+        // on 2 cores their busy-waiting would otherwise eat into the round being timed.
+        await settle();
         ours.push(timeOurs(op, iters));
-        if (peer) theirs.push((await peer.request<{ us: number }>({ op: name, iters, threads: options.threads })).us);
+        if (peer) {
+          await settle();
+          theirs.push((await peer.request<{ us: number }>({ op: name, iters, threads: options.threads })).us);
+        }
       }
       const oursUs = median(ours);
       const pytorchUs = peer ? median(theirs) : null;
@@ -104,10 +114,10 @@ export async function benchOps(options: OpsBenchOptions): Promise<OpsBenchReport
   } finally {
     peer?.close();
   }
-  const mm = results.find((r) => r.name === 'matmul_512')!;
+  const mm = results.find((r) => r.name === 'matmul_512');
   const flops = 2 * 512 ** 3;
-  const oursGflops = flops / (mm.ours_us * 1e3);
-  const pytorchGflops = mm.pytorch_us === null ? null : flops / (mm.pytorch_us * 1e3);
+  const oursGflops = mm ? flops / (mm.ours_us * 1e3) : NaN;
+  const pytorchGflops = mm?.pytorch_us ? flops / (mm.pytorch_us * 1e3) : null;
   return {
     results,
     matmul_512: {

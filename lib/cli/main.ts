@@ -91,8 +91,9 @@ export function buildProgram(): Command {
     .option('--rounds <n>', 'interleaved rounds per op (the median is reported)', positiveInt, 5)
     .option('--round-seconds <s>', 'target seconds per round and side', positiveNumber, 0.2)
     .option('--threads <n>', 'intra-op threads for both sides (default: all cores)', positiveInt)
+    .option('--op <name...>', 'only these ops')
     .addHelpText('after', '\nExample:\n  $ sparse-mixer bench ops --json --rounds 7')
-    .action(async (opts: { json?: boolean; python: string; rounds: number; roundSeconds: number; threads?: number }) => {
+    .action(async (opts: { json?: boolean; python: string; rounds: number; roundSeconds: number; threads?: number; op?: string[] }) => {
       const { benchOps } = await import('../../bench/ops');
       const { getNumThreads } = await import('../tensor');
       const report = await benchOps({
@@ -100,14 +101,13 @@ export function buildProgram(): Command {
         rounds: opts.rounds,
         roundSeconds: opts.roundSeconds,
         threads: opts.threads ?? getNumThreads(),
+        ...(opts.op ? { only: opts.op } : {}),
         log: opts.json ? (line) => console.error(line) : (line) => console.log(line),
       });
       if (opts.json) console.log(JSON.stringify(report, null, 2));
-      else {
+      else if (Number.isFinite(report.matmul_512.ours_gflops)) {
         const m = report.matmul_512;
-        console.log(
-          `matmul 512^3: ours ${m.ours_gflops.toFixed(1)} GFLOP/s, pytorch ${m.pytorch_gflops?.toFixed(1) ?? 'n/a'} GFLOP/s`,
-        );
+        console.log(`matmul 512^3: ours ${m.ours_gflops.toFixed(1)} GFLOP/s, pytorch ${m.pytorch_gflops?.toFixed(1) ?? 'n/a'} GFLOP/s`);
       }
     });
 
