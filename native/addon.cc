@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sm::registerRuntime(env, exports);
   sm::registerMoe(env, exports);
   sm::registerSentencePiece(env, exports);
+  sm::registerOptim(env, exports);
   return exports;
 }
 }  // namespace

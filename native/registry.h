@@ -15,4 +15,5 @@ void registerAutograd(Napi::Env env, Napi::Object exports);
 void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerMoe(Napi::Env env, Napi::Object exports);
 void registerSentencePiece(Napi::Env env, Napi::Object exports);
+void registerOptim(Napi::Env env, Napi::Object exports);
 }  // namespace sm

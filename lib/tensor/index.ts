@@ -28,3 +28,4 @@ export { tidy, keep, dispose, memory, type MemoryInfo } from './lifetime';
 export { noGrad, enableGrad, isGradEnabled, autocast, isAutocastEnabled, type AutocastOptions } from './autograd';
 export { getNumThreads, setNumThreads, systemInfo, blasInfo, type SystemInfo, type BlasInfo } from './runtime';
 export * as fusedMoe from './moe';
+export * as optim from './optim';

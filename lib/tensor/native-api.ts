@@ -232,6 +232,11 @@ export interface NativeAddon {
   spEncodeBatch(id: number, texts: readonly string[]): Promise<{ ids: Int32Array; offsets: Int32Array }>;
   spTrain(args: string, sentences: readonly string[]): Promise<Uint8Array>;
 
+  // optimizer
+  adamwStep(params: readonly H[], m: readonly H[], v: readonly H[], decay: Uint8Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  gradNorm(params: readonly H[]): number;
+  clipGradNorm(params: readonly H[], maxNorm: number): number;
+
   // runtime
   buildInfo(): NativeBuildInfo;
   showConfig(): string;
