@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 
 #include "args.h"
@@ -137,6 +138,20 @@ Napi::Value generatorFree(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The default CPU generator's state (dropout, jitter, unseeded rand), for exact resumption.
+Napi::Value getRngState(const Napi::CallbackInfo& info) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return wrap(info.Env(), gen.get_state());
+}
+
+Napi::Value setRngState(const Napi::CallbackInfo& info) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(tensorArg(info, 0));
+  return info.Env().Undefined();
+}
+
 Napi::Value manualSeed(const Napi::CallbackInfo& info) {
   at::manual_seed(static_cast<uint64_t>(intArg(info, 0)));
   return info.Env().Undefined();
@@ -159,6 +174,8 @@ void registerCreation(Napi::Env env, Napi::Object exports) {
   SM_DEFINE(exports, generatorNew);
   SM_DEFINE(exports, generatorFree);
   SM_DEFINE(exports, manualSeed);
+  SM_DEFINE(exports, getRngState);
+  SM_DEFINE(exports, setRngState);
 }
 
 }  // namespace sm

@@ -2,7 +2,7 @@
 import { checkDevice, type Device } from './device';
 import { dtypeCode, dtypeOfTypedArray, type DType } from './dtype';
 import { N } from './native';
-import { checkDims, checkInt, Tensor, type NestedArray } from './tensor';
+import { checkDims, checkInt, handleOf, Tensor, type NestedArray } from './tensor';
 
 export interface CreateOptions {
   dtype?: DType;
@@ -140,6 +140,16 @@ export function randint(low: number, high: number, shape: readonly number[], opt
 
 export function randperm(n: number, options: RandomOptions = {}): Tensor {
   return Tensor._wrap(N.randperm(checkInt(n, 'n'), options.generator?.id, codeOf(options), deviceOf(options)));
+}
+
+/** The global CPU generator's state (a uint8 tensor), e.g. to save in a checkpoint. */
+export function getRngState(): Tensor {
+  return Tensor._wrap(N.getRngState());
+}
+
+/** Restores a state from getRngState(): dropout and unseeded random numbers continue identically. */
+export function setRngState(state: Tensor): void {
+  N.setRngState(handleOf(state, 'state'));
 }
 
 /** Seeds libtorch's global generators (CPU and CUDA). */

@@ -18,6 +18,8 @@ export {
   randint,
   randperm,
   manualSeed,
+  getRngState,
+  setRngState,
   Generator,
   type CreateOptions,
   type RandomOptions,

@@ -42,6 +42,8 @@ export interface NativeAddon {
   generatorNew(seed: number): number;
   generatorFree(id: number): void;
   manualSeed(seed: number): void;
+  getRngState(): H;
+  setRngState(state: H): void;
 
   // metadata, read-back, lifetime
   shape(t: H): number[];
