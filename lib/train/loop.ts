@@ -1,0 +1,181 @@
+// What pre-training and fine-tuning runs share: the workdir and its config, checkpoints with the
+// full training state, the optimizer step, signals, non-finite losses and progress output.
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Module } from '../nn';
+import { getRngState, optim, setRngState, tensor, tidy, type Tensor } from '../tensor';
+import { CheckpointStore } from './checkpoint';
+import type { TrainConfig } from './config';
+import { AdamW } from './optimizer';
+import { learningRate, type ScheduleOptions } from './schedule';
+import { Summaries } from './summaries';
+
+export interface RunOptions {
+  workdir: string;
+  /** Accept a workdir that holds a run with a different config. */
+  force?: boolean;
+  /** Progress lines (default: stdout). */
+  log?: (line: string) => void;
+  /** Stop after this step even if the run has more (for tests and smoke runs); a checkpoint is written. */
+  stopAfterStep?: number;
+}
+
+export interface RunResult {
+  workdir: string;
+  step: number;
+  /** The last evaluation's metrics. */
+  eval: Record<string, number> | undefined;
+  /** Training loss of every step taken in this process, in order. */
+  losses: number[];
+  stopped: 'finished' | 'signal' | 'stop_after_step';
+}
+
+export class NonFiniteLossError extends Error {}
+
+/** Creates the workdir, or checks that it holds a run of this very config. */
+export function prepareWorkdir(workdir: string, config: TrainConfig, force = false): void {
+  fs.mkdirSync(workdir, { recursive: true });
+  const file = path.join(workdir, 'config.json');
+  if (fs.existsSync(file)) {
+    const previous = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const current: Record<string, unknown> = { ...config };
+    const differing = Object.keys({ ...previous, ...current }).filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(current[k]));
+    if (differing.length && !force) {
+      throw new Error(
+        `${workdir} holds a run with a different config (${differing.slice(0, 6).map((k) => `${k}: ${JSON.stringify(previous[k])} -> ${JSON.stringify(current[k])}`).join(', ')}). ` +
+          'Use another workdir, or --force to continue it with the new config.',
+      );
+    }
+  }
+  const partial = `${file}.partial-${process.pid}`;
+  fs.writeFileSync(partial, JSON.stringify(config, null, 2));
+  fs.renameSync(partial, file);
+}
+
+/** The training state a checkpoint carries besides parameters and optimizer moments. */
+export interface TrainingState<D> {
+  step: number;
+  optimizerSteps: number;
+  /** libtorch's global CPU generator (dropout), base64. */
+  torchRng: string;
+  data: D;
+}
+
+export class Trainer<D> {
+  readonly optimizer: AdamW;
+  readonly store: CheckpointStore;
+  readonly summaries: Summaries;
+  private interrupted: NodeJS.Signals | undefined;
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    this.interrupted = signal;
+  };
+  private lastTick = process.hrtime.bigint();
+
+  constructor(
+    readonly model: Module,
+    readonly config: TrainConfig,
+    readonly options: RunOptions,
+  ) {
+    this.optimizer = new AdamW(model, {
+      beta1: config.adam_beta1,
+      beta2: config.adam_beta2,
+      eps: config.adam_epsilon,
+      weightDecay: config.weight_decay,
+      excludeBiasAndNormFromDecay: config.exclude_bias_and_norm_from_decay,
+    });
+    this.store = new CheckpointStore(path.join(options.workdir, 'checkpoints'), { keep: config.checkpoint_keep });
+    this.summaries = new Summaries(options.workdir);
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  get signal(): NodeJS.Signals | undefined {
+    return this.interrupted;
+  }
+
+  log(line: string): void {
+    (this.options.log ?? ((l: string) => console.log(l)))(line);
+  }
+
+  /** Restores the latest checkpoint of the workdir, if any; returns its training state. */
+  resume(): TrainingState<D> | undefined {
+    if (!this.store.latest()) return undefined;
+    const ckpt = this.store.load(undefined, { device: this.config.device as never });
+    const state = ckpt.state as TrainingState<D>;
+    try {
+      this.model.loadStateDict(ckpt.params);
+      if (!ckpt.optimizer) throw new Error(`checkpoint at step ${ckpt.step} has no optimizer state`);
+      this.optimizer.loadStateDict(ckpt.optimizer, state.optimizerSteps);
+      tidy(() => setRngState(tensor(new Uint8Array(Buffer.from(state.torchRng, 'base64')), { dtype: 'uint8' })));
+    } finally {
+      for (const t of [...ckpt.params.values(), ...(ckpt.optimizer?.values() ?? [])]) t.dispose();
+    }
+    this.log(`resumed from ${this.store.pathFor(ckpt.step)} at step ${state.step}`);
+    return state;
+  }
+
+  checkpoint(step: number, data: D): void {
+    const rng = getRngState();
+    const torchRng = Buffer.from(rng.dataSync() as Uint8Array).toString('base64');
+    rng.dispose();
+    const state: TrainingState<D> = { step, optimizerSteps: this.optimizer.stepCount, torchRng, data };
+    this.store.save(step, { params: this.model.stateDict(), optimizer: this.optimizer.stateDict(), state });
+  }
+
+  /**
+   * One optimizer update from the given batch parts (gradient accumulation: each part's loss is
+   * divided by the number of parts). Returns the summed raw statistics and the gradient norm.
+   */
+  update<B>(parts: readonly B[], forward: (batch: B) => { loss: Tensor; stats: Record<string, Tensor> }, schedule: ScheduleOptions, step: number): { stats: Record<string, number>; loss: number; gradNorm: number; lr: number } {
+    const stats: Record<string, number> = {};
+    let loss = 0;
+    for (const part of parts) {
+      tidy(() => {
+        const out = forward(part);
+        const value = out.loss.item();
+        if (!Number.isFinite(value)) {
+          const latest = this.store.latest();
+          throw new NonFiniteLossError(
+            `non-finite loss (${value}) at step ${step}; stopping. ${latest ? `The last good checkpoint is ${latest.dir}.` : 'No checkpoint was written yet.'}`,
+          );
+        }
+        loss += value / parts.length;
+        out.loss.div(parts.length).backward();
+        for (const [k, t] of Object.entries(out.stats)) stats[k] = (stats[k] ?? 0) + t.item();
+      });
+    }
+    // Averaged quantities of a split batch are means over its parts, like the reference's.
+    for (const k of ['auxiliary_loss', 'router_z_loss', 'fraction_tokens_left_behind', 'expert_usage', 'router_confidence']) {
+      if (stats[k] !== undefined) stats[k] /= parts.length;
+    }
+    const params = this.optimizer.params;
+    const gradNorm = this.config.clipped_grad_norm > 0 ? optim.clipGradNorm(params, this.config.clipped_grad_norm) : optim.gradNorm(params);
+    const lr = learningRate(step, schedule);
+    this.optimizer.step(lr);
+    this.optimizer.zeroGrad();
+    return { stats, loss, gradNorm, lr };
+  }
+
+  /** Progress: a rewritten line on a terminal, plain periodic lines otherwise. */
+  progress(step: number, total: number, loss: number, startedAt: bigint, startStep: number): void {
+    const now = process.hrtime.bigint();
+    const elapsed = Number(now - startedAt) / 1e9;
+    const rate = (step - startStep) / Math.max(elapsed, 1e-9);
+    const eta = rate > 0 ? (total - step) / rate : Infinity;
+    const line = `step ${step}/${total}  loss ${loss.toFixed(4)}  ${rate.toFixed(2)} steps/s  ETA ${Number.isFinite(eta) ? `${Math.round(eta)}s` : '?'}`;
+    if (process.stdout.isTTY && !this.options.log) {
+      process.stdout.write(`\r${line}   `);
+    } else if (step % this.config.log_frequency === 0 || step === total || Number(now - this.lastTick) > 30e9) {
+      this.log(line);
+      this.lastTick = now;
+    }
+  }
+
+  close(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    if (process.stdout.isTTY && !this.options.log) process.stdout.write('\n');
+    this.summaries.close();
+    this.optimizer.dispose();
+  }
+}

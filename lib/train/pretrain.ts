@@ -1,0 +1,149 @@
+// Pre-training (MLM + NSP + MoE terms), REFERENCE §4: held-out evaluation at a cadence,
+// checkpoints with the full state, exact resumption.
+import { corpus, PretrainingStream, Prefetcher, pretrainingBatch, Tokenizer, type PretrainingState } from '../data';
+import type { PretrainingExample } from '../data/examples';
+import { PretrainingModel } from '../model';
+import { autocast, manualSeed, noGrad, tidy, type Device } from '../tensor';
+import type { TrainConfig } from './config';
+import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
+import { MetricAccumulator } from './metrics';
+
+/** The vocabulary decides the model's vocab_size and pad id. */
+export function withTokenizer(config: TrainConfig): { config: TrainConfig; tokenizer: Tokenizer } {
+  if (!config.vocab_filepath) throw new Error('vocab_filepath is required (train one with `sparse-mixer vocab`)');
+  const tokenizer = Tokenizer.load(config.vocab_filepath);
+  return { config: { ...config, vocab_size: tokenizer.vocabSize, pad_id: tokenizer.padId }, tokenizer };
+}
+
+export function splitParts<T>(items: readonly T[], parts: number): T[][] {
+  const size = Math.ceil(items.length / parts);
+  return Array.from({ length: parts }, (_, k) => items.slice(k * size, (k + 1) * size)).filter((p) => p.length > 0);
+}
+
+/** Forward pass in the configured precision (bfloat16 autocast on CUDA; the router stays float32). */
+export function forwardIn<T>(config: TrainConfig, fn: () => T): T {
+  return config.precision === 'bfloat16' && config.device.startsWith('cuda') ? autocast(fn, { device: 'cuda', dtype: 'bfloat16' }) : fn();
+}
+
+function corpusOptions(config: TrainConfig) {
+  return { spec: config.corpus.split(',').map((s) => s.trim()).filter((s) => s !== ''), seed: config.seed, evalFraction: config.eval_fraction };
+}
+
+async function evaluate(model: PretrainingModel, config: TrainConfig, tokenizer: Tokenizer): Promise<Record<string, number> | undefined> {
+  const stream = new PretrainingStream({
+    corpus: { ...corpusOptions(config), split: 'eval', epochs: 1 },
+    tokenizer,
+    maxSeqLength: config.max_seq_length,
+    batchSize: config.eval_batch_size,
+    maxPredictionsPerSeq: config.max_predictions_per_seq,
+    seed: 1234, // the same masks at every evaluation
+  });
+  const acc = new MetricAccumulator({ auxiliaryLossFactor: config.auxiliary_loss_factor, routerZLossFactor: config.router_z_loss_factor });
+  model.eval();
+  try {
+    for (let b = 0; b < config.max_num_eval_steps; b++) {
+      const examples = await stream.nextBatch();
+      if (!examples) break;
+      const stats = noGrad(() =>
+        tidy(() => {
+          const out = forwardIn(config, () => model.forward(pretrainingBatch(examples, config.device as Device)));
+          return Object.fromEntries(Object.entries(out.stats).map(([k, t]) => [k, t.item()]));
+        }),
+      );
+      acc.add(stats);
+    }
+  } finally {
+    model.train();
+    await stream.close();
+  }
+  return acc.batches > 0 ? acc.result() : undefined;
+}
+
+export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<RunResult> {
+  if (raw.mode !== 'pretraining') throw new Error(`pretrain() needs mode 'pretraining', got '${raw.mode}'`);
+  const { config, tokenizer } = withTokenizer(raw);
+  prepareWorkdir(options.workdir, config, options.force);
+  corpus.resolveSources(corpusOptions(config).spec); // a missing corpus fails here, before any work
+  manualSeed(config.seed);
+  const model = new PretrainingModel(config).to(config.device as Device);
+  const trainer = new Trainer<PretrainingState>(model, config, options);
+  const losses: number[] = [];
+  let evalMetrics: Record<string, number> | undefined;
+  let step = 0;
+  let stopped: RunResult['stopped'] = 'finished';
+  const stream = await (async () => {
+    const resumed = trainer.resume();
+    step = resumed?.step ?? 0;
+    return new PretrainingStream(
+      {
+        corpus: { ...corpusOptions(config), shuffleBuffer: config.shuffle_buffer, epochs: Infinity, split: 'train' },
+        tokenizer,
+        maxSeqLength: config.max_seq_length,
+        batchSize: config.train_batch_size,
+        maxPredictionsPerSeq: config.max_predictions_per_seq,
+        seed: config.seed,
+      },
+      resumed?.data,
+    );
+  })();
+  const loader = new Prefetcher(() => stream.nextBatch(), () => stream.getState(), 2);
+  const schedule = { base: config.learning_rate, warmupSteps: config.warmup_steps, decaySteps: Math.max(1, config.num_train_steps - config.warmup_steps), kind: config.schedule };
+  const newAccumulator = () => new MetricAccumulator({ auxiliaryLossFactor: config.auxiliary_loss_factor, routerZLossFactor: config.router_z_loss_factor });
+  let acc = newAccumulator();
+  const startStep = step;
+  const startedAt = process.hrtime.bigint();
+  let intervalStart = process.hrtime.bigint();
+  let intervalSteps = 0;
+  try {
+    while (step < config.num_train_steps) {
+      const { item: examples, state: dataState } = await loader.next();
+      if (!examples) throw new Error('the training corpus yielded no examples (documents too short for max_seq_length?)');
+      step += 1;
+      const r = trainer.update(
+        splitParts(examples, config.gradient_accum_steps),
+        (part: PretrainingExample[]) => forwardIn(config, () => model.forward(pretrainingBatch(part, config.device as Device))),
+        schedule,
+        step,
+      );
+      losses.push(r.loss);
+      acc.add(r.stats);
+      intervalSteps += 1;
+      trainer.progress(step, config.num_train_steps, r.loss, startedAt, startStep);
+      if (step % config.log_frequency === 0 || step === config.num_train_steps) {
+        const seconds = Number(process.hrtime.bigint() - intervalStart) / 1e9;
+        trainer.summaries.log('train', step, {
+          ...acc.result(),
+          learning_rate: r.lr,
+          grad_l2_norm: r.gradNorm,
+          steps_per_sec: intervalSteps / seconds,
+          examples_per_sec: (intervalSteps * config.train_batch_size) / seconds,
+        });
+        acc = newAccumulator();
+        intervalStart = process.hrtime.bigint();
+        intervalSteps = 0;
+      }
+      if ((config.eval_frequency > 0 && step % config.eval_frequency === 0) || step === config.num_train_steps) {
+        evalMetrics = await evaluate(model, config, tokenizer);
+        if (evalMetrics) trainer.summaries.log('eval', step, evalMetrics);
+      }
+      const stopHere = trainer.signal !== undefined || step === options.stopAfterStep;
+      if (step % config.save_checkpoints_steps === 0 || step === config.num_train_steps || stopHere) trainer.checkpoint(step, dataState);
+      if (trainer.signal) {
+        stopped = 'signal';
+        trainer.log(`received ${trainer.signal}: checkpoint written at step ${step}`);
+        break;
+      }
+      if (step === options.stopAfterStep) {
+        stopped = 'stop_after_step';
+        break;
+      }
+    }
+  } finally {
+    await loader.drain();
+    await stream.close();
+    trainer.close();
+    model.dispose();
+    tokenizer.dispose();
+  }
+  return { workdir: options.workdir, step, eval: evalMetrics, losses, stopped };
+}
