@@ -1,0 +1,157 @@
+// Fine-tuning on a GLUE/SuperGLUE task or the built-in spam task (REFERENCE §3–§4): steps from
+// epochs, warmup proportion, evaluation at step 0, at the cadence and at the end.
+import * as fs from 'fs';
+import * as path from 'path';
+import { classificationBatch, encodeTaskExamples, Rng, tasks, type EncodedExample, type RngState } from '../data';
+import { ClassificationModel } from '../model';
+import { manualSeed, noGrad, tidy, type Device } from '../tensor';
+import { CheckpointStore } from './checkpoint';
+import type { TrainConfig } from './config';
+import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
+import { computeTaskMetrics, MetricAccumulator } from './metrics';
+import { forwardIn, splitParts, withTokenizer } from './pretrain';
+
+/** Where the shuffled pass over the training examples stands. */
+interface FinetuneDataState {
+  epoch: number;
+  position: number;
+  /** The Rng state at the start of the epoch: the permutation is drawn again from it. */
+  epochRng: RngState;
+}
+
+/** An epoch's order of the examples, and the Rng state the next epoch starts from. */
+function epochOrder(n: number, rngState: RngState): { order: number[]; next: RngState } {
+  const rng = new Rng(rngState);
+  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+  return { order, next: rng.getState() };
+}
+
+/** Loads the encoder of a pre-trained workdir (its latest checkpoint) or checkpoint folder. */
+export function loadPretrainedEncoder(model: ClassificationModel, dir: string): string {
+  const isCheckpoint = fs.existsSync(path.join(dir, 'model.safetensors'));
+  const store = new CheckpointStore(isCheckpoint ? path.dirname(dir) : path.join(dir, 'checkpoints'), { keep: 1_000_000 });
+  const step = isCheckpoint ? Number(/(\d+)$/.exec(dir)?.[1]) : store.latest()?.step;
+  if (step === undefined || Number.isNaN(step)) throw new Error(`no pre-training checkpoint in ${dir}`);
+  const ckpt = store.load(step);
+  try {
+    const encoder = new Map([...ckpt.params].filter(([k]) => k.startsWith('encoder.')).map(([k, t]) => [k.slice('encoder.'.length), t]));
+    model.encoder.loadStateDict(encoder); // strict: every encoder tensor, nothing else (the heads are dropped)
+  } finally {
+    for (const t of [...ckpt.params.values(), ...(ckpt.optimizer?.values() ?? [])]) t.dispose();
+  }
+  return store.pathFor(step);
+}
+
+export async function finetune(raw: TrainConfig, options: RunOptions): Promise<RunResult> {
+  if (raw.mode !== 'classification') throw new Error(`finetune() needs mode 'classification', got '${raw.mode}'`);
+  const task = tasks.getTask(raw.dataset_name);
+  const folder = task.benchmark === 'builtin' ? '' : path.join(raw.data_dir || '.', task.folderName ?? task.name);
+  const readSplit = (split: string) => {
+    const r = task.read(folder, split, { skipBadRows: raw.skip_bad_rows });
+    if (r.skipped.length) console.warn(`${task.name} ${split}: skipped ${r.skipped.length} bad rows (first: ${r.skipped[0]!.file}:${r.skipped[0]!.line}: ${r.skipped[0]!.reason})`);
+    return r.examples;
+  };
+  const trainRows = readSplit('train');
+  const evalRows = readSplit(task.evalSplit);
+  const { config, tokenizer } = withTokenizer(raw);
+  prepareWorkdir(options.workdir, config, options.force);
+  const [train, evalSet] = [await encodeTaskExamples(trainRows, tokenizer, config.max_seq_length), await encodeTaskExamples(evalRows, tokenizer, config.max_seq_length)];
+  tokenizer.dispose();
+
+  manualSeed(config.seed);
+  const model = new ClassificationModel(config, task.numClasses, task.regression).to(config.device as Device);
+  const trainer = new Trainer<FinetuneDataState>(model, config, options);
+  const totalSteps = config.num_train_steps > 0 ? config.num_train_steps : Math.floor((train.length * config.num_train_epochs) / config.train_batch_size);
+  if (totalSteps < 1) throw new Error(`${train.length} training examples give no step at batch size ${config.train_batch_size}`);
+  const warmup = Math.round(totalSteps * config.warmup_proportion);
+  const schedule = { base: config.learning_rate, warmupSteps: warmup, decaySteps: Math.max(1, totalSteps - warmup), kind: config.schedule };
+  const evalEvery = config.eval_frequency > 0 ? config.eval_frequency : Math.ceil((0.1 * totalSteps) / 10) * 10;
+  const resumed = trainer.resume();
+  if (!resumed && config.init_checkpoint_dir) trainer.log(`initialised the encoder from ${loadPretrainedEncoder(model, config.init_checkpoint_dir)}`);
+  let data: FinetuneDataState = resumed?.data ?? { epoch: 0, position: 0, epochRng: new Rng(config.seed).getState() };
+  let epoch = epochOrder(train.length, data.epochRng);
+  let step = resumed?.step ?? 0;
+
+  const evaluate = (): Record<string, number> => {
+    const acc = new MetricAccumulator({ auxiliaryLossFactor: config.auxiliary_loss_factor, routerZLossFactor: config.router_z_loss_factor });
+    const logits: number[][] = [];
+    model.eval();
+    for (let i = 0; i < evalSet.length; i += config.eval_batch_size) {
+      const batch = evalSet.slice(i, i + config.eval_batch_size);
+      noGrad(() =>
+        tidy(() => {
+          const out = forwardIn(config, () => model.forward(classificationBatch(batch, { regression: task.regression, device: config.device as Device })));
+          acc.add(Object.fromEntries(Object.entries(out.stats).map(([k, t]) => [k, t.item()])));
+          const flat = Array.from(out.logits.float().dataSync() as Float32Array);
+          for (let r = 0; r < batch.length; r++) logits.push(flat.slice(r * task.numClasses, (r + 1) * task.numClasses));
+        }),
+      );
+    }
+    model.train();
+    return { ...computeTaskMetrics(task, evalRows, { logits }), loss: acc.result()['loss']! };
+  };
+
+  const nextBatch = (): EncodedExample[] => {
+    const out: EncodedExample[] = [];
+    while (out.length < config.train_batch_size) {
+      if (data.position >= epoch.order.length) {
+        data = { epoch: data.epoch + 1, position: 0, epochRng: epoch.next };
+        epoch = epochOrder(train.length, data.epochRng);
+      }
+      out.push(train[epoch.order[data.position]!]!);
+      data = { ...data, position: data.position + 1 };
+    }
+    return out;
+  };
+
+  const losses: number[] = [];
+  let evalMetrics: Record<string, number> | undefined;
+  let stopped: RunResult['stopped'] = 'finished';
+  const log = (m: Record<string, number>) => trainer.log(`eval at step ${step}: ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+  try {
+    if (step === 0) {
+      evalMetrics = evaluate();
+      trainer.summaries.log('eval', 0, evalMetrics);
+      log(evalMetrics);
+    }
+    const startStep = step;
+    const startedAt = process.hrtime.bigint();
+    while (step < totalSteps) {
+      const batch = nextBatch();
+      step += 1;
+      const r = trainer.update(
+        splitParts(batch, config.gradient_accum_steps),
+        (part: EncodedExample[]) => forwardIn(config, () => model.forward(classificationBatch(part, { regression: task.regression, device: config.device as Device }))),
+        schedule,
+        step,
+      );
+      losses.push(r.loss);
+      trainer.progress(step, totalSteps, r.loss, startedAt, startStep);
+      if (step % config.log_frequency === 0) {
+        const acc = new MetricAccumulator({ auxiliaryLossFactor: config.auxiliary_loss_factor, routerZLossFactor: config.router_z_loss_factor });
+        acc.add(r.stats);
+        trainer.summaries.log('train', step, { ...acc.result(), learning_rate: r.lr, grad_l2_norm: r.gradNorm });
+      }
+      if (step % evalEvery === 0 || step === totalSteps) {
+        evalMetrics = evaluate();
+        trainer.summaries.log('eval', step, evalMetrics);
+        log(evalMetrics);
+      }
+      const stopHere = trainer.signal !== undefined || step === options.stopAfterStep;
+      if (step % config.save_checkpoints_steps === 0 || step === totalSteps || stopHere) trainer.checkpoint(step, data);
+      if (trainer.signal) {
+        stopped = 'signal';
+        trainer.log(`received ${trainer.signal}: checkpoint written at step ${step}`);
+        break;
+      }
+      if (stopHere) {
+        stopped = 'stop_after_step';
+        break;
+      }
+    }
+  } finally {
+    trainer.close();
+    model.dispose();
+  }
+  return { workdir: options.workdir, step, eval: evalMetrics, losses, stopped };
+}
