@@ -3,3 +3,4 @@ export * from './tensor';
 export * as nn from './nn';
 export * from './model';
 export * as data from './data';
+export * as train from './train';

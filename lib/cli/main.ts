@@ -82,6 +82,44 @@ export function buildProgram(): Command {
       console.log(opts.json ? JSON.stringify(result) : `wrote ${result.output}`);
     });
 
+  program
+    .command('train')
+    .description('pre-train or fine-tune (mode in the config); resumes from the latest checkpoint in the workdir')
+    .requiredOption('--config <name|preset|file>', "'pretraining', 'classification', a model preset, or a .json/.js config file")
+    .requiredOption('--workdir <dir>', 'checkpoints, summaries and config.json go here')
+    .option('--vocab <file>', 'SentencePiece model (the original spelling --vocab_filepath works too)')
+    .option('--set <key=value...>', 'override config fields (also --config.key=value)', [])
+    .option('--force', 'continue a workdir whose config differs')
+    .option('--json', 'print the final result as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sparse-mixer train --config pretraining --workdir runs/pt --vocab vocab.model --set preset=sparse-mixer-small num_train_steps=2000\n' +
+        '  $ sparse-mixer train --config classification --workdir runs/rte --vocab_filepath vocab.model --config.dataset_name=glue/rte --config.init_checkpoint_dir=runs/pt',
+    )
+    .action(async (opts: { config: string; workdir: string; vocab?: string; set: string[]; force?: boolean; json?: boolean }) => {
+      const { resolveTrainConfig, runTraining } = await import('./train');
+      const result = await runTraining(resolveTrainConfig(opts.config, opts.vocab, opts.set), opts.workdir, opts.force ?? false);
+      const summary = { workdir: result.workdir, step: result.step, stopped: result.stopped, eval: result.eval };
+      console.log(opts.json ? JSON.stringify(summary) : `finished at step ${result.step} (${result.stopped}); workdir ${result.workdir}`);
+    });
+
+  program
+    .command('quickstart')
+    .description('train a vocabulary on sotu, pre-train sparse-mixer-tiny on sotu + moby-dick, fine-tune on spam')
+    .option('--workdir <dir>', 'where everything goes', 'sparse-mixer-quickstart')
+    .option('--pretrain-steps <n>', 'pre-training steps', positiveInt, 300)
+    .option('--finetune-epochs <n>', 'fine-tuning epochs', positiveNumber, 3)
+    .option('--json', 'print the dev metrics as JSON')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer quickstart --workdir /tmp/quickstart')
+    .action(async (opts: { workdir: string; pretrainSteps: number; finetuneEpochs: number; json?: boolean }) => {
+      const { quickstart } = await import('./quickstart');
+      const started = Date.now();
+      const r = await quickstart({ ...opts, log: opts.json ? () => {} : (line) => console.log(line) });
+      const minutes = ((Date.now() - started) / 60000).toFixed(1);
+      if (opts.json) console.log(JSON.stringify({ ...r, minutes: Number(minutes) }));
+      else console.log(`spam dev: ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}; ${minutes} min; workdir ${r.workdir}`);
+    });
+
   const bench = program.command('bench').description('benchmarks (see bench/)');
   bench
     .command('ops')
@@ -154,8 +192,8 @@ export function buildProgram(): Command {
 }
 
 if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
+  Promise.resolve()
+    .then(async () => buildProgram().parseAsync((await import('./train')).translateOriginalFlags(process.argv)))
     .catch((error: unknown) => {
       console.error(`sparse-mixer: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;

@@ -1,0 +1,21 @@
+// Checkpoints: safetensors files and a folder of numbered, crash-safe checkpoints.
+export {
+  encodeSafetensors,
+  decodeSafetensors,
+  saveSafetensors,
+  loadSafetensors,
+  writeFileAtomic,
+  float32ToFloat16Bits,
+  float16BitsToFloat32,
+  float32ToBfloat16Bits,
+  bfloat16BitsToFloat32,
+  type LoadOptions,
+  type Safetensors,
+} from './safetensors';
+export {
+  CheckpointStore,
+  CHECKPOINT_FILES,
+  type CheckpointParts,
+  type CheckpointStoreOptions,
+  type LoadedCheckpoint,
+} from './store';
