@@ -49,6 +49,7 @@ export async function quickstart(o: QuickstartOptions): Promise<{ workdir: strin
       num_train_epochs: o.finetuneEpochs,
       num_train_steps: 0,
       expert_dropout_rate: 0.2,
+      eval_frequency: 0, // about ten evaluations over the run
       log_frequency: 50,
       save_checkpoints_steps: 100_000,
     }),

@@ -24,7 +24,7 @@ export const TRAIN_SCHEMA: Schema = {
   gradient_accum_steps: { type: { kind: 'int', min: 1 }, default: 1, doc: 'split each batch into this many parts and accumulate' },
   save_checkpoints_steps: { type: { kind: 'int', min: 1 }, default: 20000, doc: 'checkpoint cadence' },
   checkpoint_keep: { type: { kind: 'int', min: 1 }, default: 2, doc: 'checkpoints kept' },
-  eval_frequency: { type: { kind: 'int', min: 0 }, default: 2000, doc: 'evaluation cadence in steps (fine-tuning: 0 = about 10 times per run)' },
+  eval_frequency: { type: { kind: 'int', min: 0 }, default: 2000, doc: 'evaluation cadence in steps; 0 = about 10 times per run (fine-tuning: every ceil(0.1·steps/10)·10 steps)' },
   max_num_eval_steps: { type: { kind: 'int', min: 1 }, default: 1000, doc: 'evaluation batches at most' },
   log_frequency: { type: { kind: 'int', min: 1 }, default: 100, doc: 'training summaries cadence in steps' },
   max_predictions_per_seq: { type: { kind: 'int', min: 1 }, default: 80, doc: 'masked positions per sequence at most' },
