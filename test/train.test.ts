@@ -138,3 +138,37 @@ test('SIGTERM during a run writes a checkpoint and exits cleanly; the run then r
   assert.equal(resumed.step, step + 1);
   assert.equal(resumed.losses.length, 1);
 });
+
+test('eval and predict on a fine-tuned workdir', { timeout: 180_000 }, async () => {
+  const dir = path.join(root, 'ft');
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    await ensureVocab();
+    await finetune(trainConfig({ ...small, mode: 'classification', vocab_filepath: vocab, dataset_name: 'spam', num_train_steps: 3, eval_batch_size: 256 }), { workdir: dir, ...quiet });
+  }
+  const { execFileSync } = await import('node:child_process');
+  const evaluated = JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--workdir', dir], { encoding: 'utf8' })) as {
+    split: string;
+    rows: number;
+    metrics: { accuracy: number; f1: number };
+    output: string;
+  };
+  assert.equal(evaluated.split, 'dev');
+  assert.equal(evaluated.rows, 1209);
+  assert.ok(evaluated.metrics.accuracy >= 0 && evaluated.metrics.accuracy <= 1);
+  const lines = fs.readFileSync(evaluated.output, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 1209);
+  assert.ok(['ham', 'spam'].includes((JSON.parse(lines[0]!) as { labelName: string }).labelName));
+  const input = path.join(root, 'inputs.jsonl');
+  fs.writeFileSync(input, '"a JSON string"\nplain text line\n');
+  const predicted = execFileSync(process.execPath, [cli, 'predict', '--workdir', dir, '--text', 'hello there', '--input', input], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { input: string; label: number; scores: number[] });
+  assert.deepEqual(predicted.map((p) => p.input), ['hello there', 'a JSON string', 'plain text line']);
+  for (const p of predicted) assert.ok(Math.abs(p.scores[0]! + p.scores[1]! - 1) < 1e-5 && (p.label === 0 || p.label === 1));
+  const bad = path.join(root, 'bad.jsonl');
+  fs.writeFileSync(bad, '["ok"]\n{"x": 1}\n');
+  assert.throws(() => execFileSync(process.execPath, [cli, 'predict', '--workdir', dir, '--input', bad], { encoding: 'utf8', stdio: 'pipe' }), (e: Error & { stderr?: string }) =>
+    /bad\.jsonl:2: expected a string or an array of strings/.test(String(e.stderr)),
+  );
+});

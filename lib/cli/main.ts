@@ -77,7 +77,7 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExample:\n  $ sparse-mixer vocab --corpus sotu moby-dick --vocab-size 8000 --output vocab.model')
     .action(async (opts: { corpus: string[]; output: string; vocabSize: number; modelType: string; characterCoverage: number; maxSentences: number; json?: boolean }) => {
       if (opts.modelType !== 'bpe' && opts.modelType !== 'unigram') throw new InvalidArgumentError(`--model-type must be bpe or unigram, got '${opts.modelType}'`);
-      const { trainVocab } = await import('./vocab');
+      const { trainVocab } = await import('../data');
       const result = await trainVocab({ ...opts, modelType: opts.modelType }, opts.json ? () => {} : (line) => console.log(line));
       console.log(opts.json ? JSON.stringify(result) : `wrote ${result.output}`);
     });
@@ -101,6 +101,39 @@ export function buildProgram(): Command {
       const result = await runTraining(resolveTrainConfig(opts.config, opts.vocab, opts.set), opts.workdir, opts.force ?? false);
       const summary = { workdir: result.workdir, step: result.step, stopped: result.stopped, eval: result.eval };
       console.log(opts.json ? JSON.stringify(summary) : `finished at step ${result.step} (${result.stopped}); workdir ${result.workdir}`);
+    });
+
+  program
+    .command('eval')
+    .description("evaluate a fine-tuned workdir on its task's dev (or another) split, writing predictions")
+    .requiredOption('--workdir <dir>', 'a fine-tuning workdir')
+    .option('--split <name>', "split to evaluate (default: the task's dev split)")
+    .option('--output <file>', 'predictions file (default: <workdir>/predictions-<split>-step<N>.jsonl)')
+    .option('--step <n>', 'checkpoint step (default: the latest)', positiveInt)
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer eval --workdir runs/rte --split dev')
+    .action(async (opts: { workdir: string; split?: string; output?: string; step?: number }) => {
+      const { evaluateWorkdir } = await import('./serve');
+      console.log(JSON.stringify(await evaluateWorkdir(opts.workdir, opts)));
+    });
+
+  program
+    .command('predict')
+    .description('labels and scores for texts, one JSON line each')
+    .requiredOption('--workdir <dir>', 'a fine-tuning workdir')
+    .option('--text <text...>', 'texts to classify (one segment each)', [])
+    .option('--input <file>', 'a file of plain text lines, or JSON lines holding a string or an array of segments')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer predict --workdir runs/spam --text "WIN A FREE CRUISE, reply now" "Meeting moved to 3pm"')
+    .action(async (opts: { workdir: string; text: string[]; input?: string }) => {
+      const { readInputs } = await import('./serve');
+      const { Predictor } = await import('../train');
+      const inputs = readInputs(opts.text, opts.input);
+      const predictor = Predictor.load(opts.workdir);
+      try {
+        const predictions = await predictor.predict(inputs);
+        for (const [i, p] of predictions.entries()) console.log(JSON.stringify({ input: inputs[i], ...p }));
+      } finally {
+        predictor.dispose();
+      }
     });
 
   program

@@ -2,7 +2,7 @@
 // a vocabulary on sotu, a sparse-mixer-tiny pre-trained on sotu + moby-dick, fine-tuned on spam.
 import * as path from 'path';
 import { finetune, pretrain, trainConfig } from '../train';
-import { trainVocab } from './vocab';
+import { trainVocab } from '../data';
 
 export interface QuickstartOptions {
   workdir: string;

@@ -8,4 +8,5 @@ export * as examples from './examples';
 export { PretrainingStream, Prefetcher, documentLines, type PretrainingOptions, type PretrainingState } from './pretraining';
 export { pretrainingBatch, classificationBatch, type EncodedExample } from './batch';
 export { encodeTaskExamples } from './classification';
+export { trainVocab, type VocabOptions } from './vocab';
 export * as tasks from './tasks';

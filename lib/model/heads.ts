@@ -140,9 +140,14 @@ export class ClassificationModel extends Module {
     this.classifier = this.child('classifier', new Dense(ctx, config.d_model, numClasses));
   }
 
+  /** Logits [B, numClasses] and the MoE statistics, without a loss (for inference). */
+  logits(inputIds: Tensor, typeIds: Tensor): { logits: Tensor; moe: MoeStats[] } {
+    const { pooled, moe } = this.encoder.forward(inputIds, typeIds);
+    return { logits: this.classifier.forward(pooled), moe };
+  }
+
   forward(batch: ClassificationBatch): ModelOutput & { logits: Tensor } {
-    const { pooled, moe } = this.encoder.forward(batch.input_ids, batch.type_ids);
-    const logits = this.classifier.forward(pooled);
+    const { logits, moe } = this.logits(batch.input_ids, batch.type_ids);
     const B = logits.shape[0]!;
     const lossSum = this.regression
       ? F.mseLoss(logits.select(1, 0).float(), batch.label.float(), 'sum')

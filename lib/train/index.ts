@@ -8,3 +8,4 @@ export { NonFiniteLossError, type RunOptions, type RunResult } from './loop';
 export * as checkpoint from './checkpoint';
 export * as metrics from './metrics';
 export * as summaries from './summaries';
+export { Predictor, type Prediction } from './predict';

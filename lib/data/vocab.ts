@@ -1,7 +1,10 @@
-// `sparse-mixer vocab`: trains a SentencePiece model with the pieces the models need.
+// Training a vocabulary on a corpus (`sparse-mixer vocab`): a SentencePiece model with the pieces the
+// models need, written atomically.
 import * as fs from 'fs';
 import * as path from 'path';
-import { CorpusStream, documentLines, Tokenizer, trainTokenizer } from '../data';
+import { CorpusStream } from './corpus';
+import { documentLines } from './pretraining';
+import { Tokenizer, trainTokenizer } from './tokenizer';
 
 export interface VocabOptions {
   corpus: string[];

@@ -1,0 +1,24 @@
+// The README's library example runs as written (resolving `require('sparse-mixer')` to this package).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+
+test('the README library example runs and prints dev metrics and a prediction', { timeout: 300_000 }, () => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const m = /<!-- example:library -->\s*```js\n([\s\S]*?)```/.exec(readme);
+  assert.ok(m, 'README has the library example');
+  // Inside the package folder, so the package resolves itself by name.
+  const script = path.join(root, 'dist', 'readme-example.js');
+  fs.writeFileSync(script, m[1]!);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sm-readme-'));
+  const out = execFileSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, EXAMPLE_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(out, /dev metrics \{[^}]*accuracy/);
+  assert.match(out, /^(ham|spam) \[/m);
+  assert.ok(fs.existsSync(path.join(dir, 'spam', 'checkpoints', 'ckpt-000000020', 'model.safetensors')));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
