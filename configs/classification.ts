@@ -14,7 +14,6 @@ export function getConfig(): Record<string, unknown> {
     warmup_proportion: 0.1,
     eval_frequency: 0,
     save_checkpoints_steps: 1_000,
-    max_seq_length: 512,
     expert_dropout_rate: 0.2,
     seed: 0,
   };

@@ -9,7 +9,6 @@ export function getConfig(): Record<string, unknown> {
     learning_rate: 1e-4,
     warmup_steps: 10_000,
     num_train_steps: 1_000_000,
-    max_seq_length: 512,
     max_predictions_per_seq: 80,
     save_checkpoints_steps: 20_000,
     checkpoint_keep: 2,

@@ -246,4 +246,5 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
+  releaseFreeMemory(): boolean;
 }

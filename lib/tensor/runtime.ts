@@ -13,6 +13,14 @@ export function setNumThreads(n: number): void {
   N.setNumThreads(n);
 }
 
+/**
+ * Hands freed native heap memory back to the operating system (glibc's malloc_trim), so resident
+ * memory shows what is really in use. Returns false where the C library cannot.
+ */
+export function releaseFreeMemory(): boolean {
+  return N.releaseFreeMemory();
+}
+
 export interface BlasInfo {
   /** The shared library really mapped into this process, or undefined if none was found. */
   library: string | undefined;

@@ -126,6 +126,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
         step,
       );
       losses.push(r.loss);
+      options.onStep?.(step, r.loss);
       trainer.progress(step, totalSteps, r.loss, startedAt, startStep);
       if (step % config.log_frequency === 0) {
         const acc = new MetricAccumulator({ auxiliaryLossFactor: config.auxiliary_loss_factor, routerZLossFactor: config.router_z_loss_factor });

@@ -18,6 +18,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Stop after this step even if the run has more (for tests and smoke runs); a checkpoint is written. */
   stopAfterStep?: number;
+  /** Called after every step (e.g. to watch memory). */
+  onStep?: (step: number, loss: number) => void;
 }
 
 export interface RunResult {

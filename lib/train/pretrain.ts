@@ -106,6 +106,7 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<R
         step,
       );
       losses.push(r.loss);
+      options.onStep?.(step, r.loss);
       acc.add(r.stats);
       intervalSteps += 1;
       trainer.progress(step, config.num_train_steps, r.loss, startedAt, startStep);

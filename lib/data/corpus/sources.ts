@@ -185,6 +185,10 @@ function statOrNull(p: string): fs.Stats | null {
   }
 }
 
+// The built-in datasets are immutable: their documents are prepared once per process, not once
+// per epoch (megabytes of fresh strings every epoch leave V8 holding ever more committed memory).
+const builtinCache = new Map<string, (string | undefined)[]>();
+
 function requireBuiltin(name: string, pkg: string, checkOnly: boolean): unknown {
   try {
     // Optional dependencies, so loaded on demand rather than imported.
@@ -244,15 +248,26 @@ async function* readParagraphs(source: Source, from: SourcePosition): AsyncGener
 }
 
 async function* readBuiltin(source: Source, from: SourcePosition): AsyncGenerator<ReadDocument> {
-  const name = source.file.slice('builtin:'.length);
+  const texts = builtinTexts(source.file.slice('builtin:'.length));
+  for (let i = from.line; i < texts.length; i++) {
+    const text = texts[i];
+    if (text === undefined) continue;
+    yield { doc: { text, source: { file: source.file, line: i + 1 } }, after: { line: i + 1, offset: null } };
+  }
+}
+
+/** A built-in corpus's documents, one sentence per line (undefined for empty records), computed once. */
+function builtinTexts(name: string): (string | undefined)[] {
+  const cached = builtinCache.get(name);
+  if (cached) return cached;
   const records = requireBuiltin(name, BUILTINS[name]!, false);
   if (!Array.isArray(records)) throw new DataError(`built-in corpus '${name}' did not return an array`);
-  for (let i = from.line; i < records.length; i++) {
-    const rec: unknown = records[i];
+  const texts = records.map((rec: unknown) => {
     const text = rec !== null && typeof rec === 'object' ? (rec as { text?: unknown }).text : undefined;
-    if (typeof text !== 'string' || text.trim() === '') continue;
-    yield { doc: { text: sentencePerLine(text), source: { file: source.file, line: i + 1 } }, after: { line: i + 1, offset: null } };
-  }
+    return typeof text === 'string' && text.trim() !== '' ? sentencePerLine(text) : undefined;
+  });
+  builtinCache.set(name, texts);
+  return texts;
 }
 
 /**
