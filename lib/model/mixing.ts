@@ -28,15 +28,13 @@ function indexMatrix(n: number, f: (i: number, j: number) => number): Tensor {
   return tensor(out, { shape: [n, n], dtype: 'int64' });
 }
 
-/** Circulant matrix with first column c: C[i][j] = c[(i - j) mod n]. */
-export function circulant(c: Tensor, index: Tensor): Tensor {
+/**
+ * A structured matrix M[i][j] = vector[index[i][j]]: circulant with index (i - j) mod n
+ * (C[i][j] = c[(i - j) mod n]), Toeplitz with index i - j + n - 1 (T[i][j] = t[i - j + n - 1]).
+ */
+export function circulant(vector: Tensor, index: Tensor): Tensor {
   const n = index.shape[0]!;
-  return c.indexSelect(0, index.reshape([n * n])).reshape([n, n]);
-}
-
-/** Toeplitz matrix from t (length 2n-1): T[i][j] = t[i - j + n - 1]. */
-export function toeplitz(t: Tensor, index: Tensor): Tensor {
-  return circulant(t, index);
+  return vector.indexSelect(0, index.reshape([n * n])).reshape([n, n]);
 }
 
 /** FFTs run in float32, or float64 for float64 inputs (no half-precision FFT on the CPU). */

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { classificationBatch, encodeTaskExamples, Rng, tasks, type EncodedExample, type RngState } from '../data';
 import { ClassificationModel } from '../model';
 import { manualSeed, noGrad, tidy, type Device } from '../tensor';
-import { CheckpointStore } from './checkpoint';
+import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
 import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
 import { computeTaskMetrics, MetricAccumulator } from './metrics';
@@ -37,7 +37,7 @@ export function loadPretrainedEncoder(model: ClassificationModel, dir: string): 
     const encoder = new Map([...ckpt.params].filter(([k]) => k.startsWith('encoder.')).map(([k, t]) => [k.slice('encoder.'.length), t]));
     model.encoder.loadStateDict(encoder); // strict: every encoder tensor, nothing else (the heads are dropped)
   } finally {
-    for (const t of [...ckpt.params.values(), ...(ckpt.optimizer?.values() ?? [])]) t.dispose();
+    disposeCheckpoint(ckpt);
   }
   return store.pathFor(step);
 }

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Module } from '../nn';
 import { getRngState, optim, setRngState, tensor, tidy, type Tensor } from '../tensor';
-import { CheckpointStore } from './checkpoint';
+import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
 import { AdamW } from './optimizer';
 import { learningRate, type ScheduleOptions } from './schedule';
@@ -110,7 +110,7 @@ export class Trainer<D> {
       this.optimizer.loadStateDict(ckpt.optimizer, state.optimizerSteps);
       tidy(() => setRngState(tensor(new Uint8Array(Buffer.from(state.torchRng, 'base64')), { dtype: 'uint8' })));
     } finally {
-      for (const t of [...ckpt.params.values(), ...(ckpt.optimizer?.values() ?? [])]) t.dispose();
+      disposeCheckpoint(ckpt);
     }
     this.log(`resumed from ${this.store.pathFor(ckpt.step)} at step ${state.step}`);
     return state;

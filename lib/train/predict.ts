@@ -5,7 +5,7 @@ import { classificationBatch, encodeTaskExamples, tasks, Tokenizer } from '../da
 import type { TaskExample, TaskSpec } from '../data/tasks';
 import { ClassificationModel } from '../model';
 import { functional as F, noGrad, tidy, type Device } from '../tensor';
-import { CheckpointStore } from './checkpoint';
+import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import { trainConfig, type TrainConfig } from './config';
 
 export interface Prediction {
@@ -39,7 +39,7 @@ export class Predictor {
     try {
       model.loadStateDict(ckpt.params);
     } finally {
-      for (const t of [...ckpt.params.values(), ...(ckpt.optimizer?.values() ?? [])]) t.dispose();
+      disposeCheckpoint(ckpt);
     }
     if (options.device) model.to(options.device);
     return new Predictor(config, task, tokenizer, model, ckpt.step);

@@ -15,6 +15,7 @@ export {
 export {
   CheckpointStore,
   CHECKPOINT_FILES,
+  disposeCheckpoint,
   type CheckpointParts,
   type CheckpointStoreOptions,
   type LoadedCheckpoint,

@@ -26,6 +26,11 @@ export interface LoadedCheckpoint {
   state: object;
 }
 
+/** Frees the tensors of a loaded checkpoint. */
+export function disposeCheckpoint(ckpt: LoadedCheckpoint): void {
+  dispose([...ckpt.params.values(), ...(ckpt.optimizer?.values() ?? [])]);
+}
+
 export interface CheckpointStoreOptions {
   /** How many checkpoints to keep (the highest steps); older ones are deleted after each save. */
   keep: number;
