@@ -14,8 +14,8 @@ namespace {
 
 // Seeded CPU generators owned by JavaScript Generator objects, addressed by id.
 std::unordered_map<int32_t, at::Generator>& generators() {
-  static std::unordered_map<int32_t, at::Generator> table;
-  return table;
+  static auto* table = new std::unordered_map<int32_t, at::Generator>();  // never destroyed, as TensorStore
+  return *table;
 }
 
 Optional<at::Generator> generatorArg(const Napi::CallbackInfo& info, size_t i) {

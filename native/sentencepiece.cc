@@ -49,8 +49,8 @@ const Plugin& plugin() {
 
 // Processors are shared so an async worker keeps its processor alive if JavaScript frees it.
 std::unordered_map<int32_t, std::shared_ptr<Processor>>& processors() {
-  static std::unordered_map<int32_t, std::shared_ptr<Processor>> table;
-  return table;
+  static auto* table = new std::unordered_map<int32_t, std::shared_ptr<Processor>>();  // never destroyed, as TensorStore
+  return *table;
 }
 
 std::shared_ptr<Processor> processorArg(const Napi::CallbackInfo& info, size_t i) {

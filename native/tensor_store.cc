@@ -17,8 +17,10 @@ int64_t storageBytes(const at::Tensor& t) {
 }  // namespace
 
 TensorStore& TensorStore::instance() {
-  static TensorStore store;
-  return store;
+  // Never destroyed: at process exit the tensors would be freed after libtorch's own statics
+  // (allocators, thread pools) are gone, a crash for nothing since the OS reclaims the memory.
+  static TensorStore* store = new TensorStore();
+  return *store;
 }
 
 int32_t TensorStore::put(at::Tensor tensor) {
