@@ -138,15 +138,9 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
         trainer.summaries.log('eval', step, evalMetrics);
         log(evalMetrics);
       }
-      const stopHere = trainer.signal !== undefined || step === options.stopAfterStep;
-      if (step % config.save_checkpoints_steps === 0 || step === totalSteps || stopHere) trainer.checkpoint(step, data);
-      if (trainer.signal) {
-        stopped = 'signal';
-        trainer.log(`received ${trainer.signal}: checkpoint written at step ${step}`);
-        break;
-      }
-      if (stopHere) {
-        stopped = 'stop_after_step';
+      const end = trainer.endStep(step, totalSteps, data);
+      if (end) {
+        stopped = end;
         break;
       }
     }

@@ -6,6 +6,7 @@ import type { Module } from '../nn';
 import { getRngState, optim, setRngState, tensor, tidy, type Tensor } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
+import { MOE_AVERAGES } from './metrics';
 import { AdamW } from './optimizer';
 import { learningRate, type ScheduleOptions } from './schedule';
 import { Summaries } from './summaries';
@@ -147,7 +148,7 @@ export class Trainer<D> {
       });
     }
     // Averaged quantities of a split batch are means over its parts, like the reference's.
-    for (const k of ['auxiliary_loss', 'router_z_loss', 'fraction_tokens_left_behind', 'expert_usage', 'router_confidence']) {
+    for (const k of MOE_AVERAGES) {
       if (stats[k] !== undefined) stats[k] /= parts.length;
     }
     const params = this.optimizer.params;
@@ -156,6 +157,20 @@ export class Trainer<D> {
     this.optimizer.step(lr);
     this.optimizer.zeroGrad();
     return { stats, loss, gradNorm, lr };
+  }
+
+  /**
+   * Checkpoint at the cadence, at the last step, on a signal or at options.stopAfterStep; says
+   * whether (and why) the run stops after this step.
+   */
+  endStep(step: number, total: number, data: D): RunResult['stopped'] | undefined {
+    const stopHere = this.interrupted !== undefined || step === this.options.stopAfterStep;
+    if (step % this.config.save_checkpoints_steps === 0 || step === total || stopHere) this.checkpoint(step, data);
+    if (this.interrupted) {
+      this.log(`received ${this.interrupted}: checkpoint written at step ${step}`);
+      return 'signal';
+    }
+    return stopHere ? 'stop_after_step' : undefined;
   }
 
   /** Progress: a rewritten line on a terminal, plain periodic lines otherwise. */

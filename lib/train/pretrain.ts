@@ -127,15 +127,9 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<R
         evalMetrics = await evaluate(model, config, tokenizer);
         if (evalMetrics) trainer.summaries.log('eval', step, evalMetrics);
       }
-      const stopHere = trainer.signal !== undefined || step === options.stopAfterStep;
-      if (step % config.save_checkpoints_steps === 0 || step === config.num_train_steps || stopHere) trainer.checkpoint(step, dataState);
-      if (trainer.signal) {
-        stopped = 'signal';
-        trainer.log(`received ${trainer.signal}: checkpoint written at step ${step}`);
-        break;
-      }
-      if (step === options.stopAfterStep) {
-        stopped = 'stop_after_step';
+      const end = trainer.endStep(step, config.num_train_steps, dataState);
+      if (end) {
+        stopped = end;
         break;
       }
     }
