@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sm::registerMoe(env, exports);
   sm::registerSentencePiece(env, exports);
   sm::registerOptim(env, exports);
+  sm::registerCudaRuntime(env, exports);
   return exports;
 }
 }  // namespace

@@ -16,4 +16,5 @@ void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerMoe(Napi::Env env, Napi::Object exports);
 void registerSentencePiece(Napi::Env env, Napi::Object exports);
 void registerOptim(Napi::Env env, Napi::Object exports);
+void registerCudaRuntime(Napi::Env env, Napi::Object exports);
 }  // namespace sm

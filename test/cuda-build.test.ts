@@ -27,7 +27,7 @@ test('native/cuda/moe_kernels.cu compiles with nvcc for sm_90', { skip: noNvcc, 
   assert.ok(fs.readFileSync(out).includes('tokensChooseKernel'), 'device code for the routing kernel is in the object');
 });
 
-test('native/moe_cuda.cc (the CUDA glue) compiles against this libtorch', { skip: noNvcc, timeout: 300_000 }, (t) => {
+test('native/moe_cuda.cc and cuda_runtime.cc (the CUDA glue) compile against this libtorch', { skip: noNvcc, timeout: 300_000 }, (t) => {
   const torchInclude = ['/usr/include', process.env['LIBTORCH'] ? path.join(process.env['LIBTORCH'], 'include') : ''].find(
     (dir) => dir && fs.existsSync(path.join(dir, 'c10', 'cuda', 'CUDAStream.h')),
   );
@@ -43,10 +43,14 @@ test('native/moe_cuda.cc (the CUDA glue) compiles against this libtorch', { skip
     fs.mkdirSync(path.join(stub, 'c10', 'cuda', 'impl'), { recursive: true });
     fs.writeFileSync(path.join(stub, 'c10', 'cuda', 'impl', 'cuda_cmake_macros.h'), '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n');
   }
-  const r = spawnSync(
-    'g++',
-    ['-std=c++17', '-fsyntax-only', '-Wall', '-DSM_WITH_CUDA', `-I${stub}`, `-I${torchInclude}`, `-I${path.join(torchInclude, 'torch', 'csrc', 'api', 'include')}`, `-I${cudaDir}`, `-I${path.join(root, 'native')}`, path.join(root, 'native', 'moe_cuda.cc')],
-    { encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
+  // The bindings file also needs N-API's headers: node-addon-api's and the running node's.
+  const napi = [path.dirname(require.resolve('node-addon-api/package.json')), path.join(path.dirname(path.dirname(process.execPath)), 'include', 'node')];
+  for (const file of ['moe_cuda.cc', 'cuda_runtime.cc']) {
+    const r: ReturnType<typeof spawnSync> = spawnSync(
+      'g++',
+      ['-std=c++17', '-fsyntax-only', '-Wall', '-DSM_WITH_CUDA', `-I${stub}`, `-I${torchInclude}`, `-I${path.join(torchInclude, 'torch', 'csrc', 'api', 'include')}`, `-I${cudaDir}`, `-I${path.join(root, 'native')}`, ...napi.map((dir) => `-I${dir}`), '-DNAPI_CPP_EXCEPTIONS', '-DNAPI_VERSION=8', path.join(root, 'native', file)],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, `${file}: ${r.stderr}`);
+  }
 });

@@ -556,6 +556,13 @@ test('without CUDA, moving to cuda throws an Error rather than crashing', { skip
   }
 });
 
+test('without CUDA, cuda.synchronize() is a no-op and memory statistics say there is no CUDA', { skip: sm.cuda.isAvailable() && 'CUDA is available' }, () => {
+  sm.cuda.synchronize();
+  if (sm.systemInfo().addon.cudaKernels) return; // a CUDA build on a machine without a GPU
+  assert.throws(() => sm.cuda.memoryStats(0), /no CUDA support/);
+  assert.throws(() => sm.cuda.resetPeakMemory(0), /no CUDA support/);
+});
+
 // ---- CUDA ----
 
 test('CUDA: create on cuda, compute, read back on the cpu', { skip: noCuda }, () => {
@@ -598,4 +605,18 @@ test('CUDA: async data() from the device', { skip: noCuda }, async () => {
   } finally {
     t.dispose();
   }
+});
+
+test('CUDA: memory statistics follow allocations, and the peak resets', { skip: noCuda }, () => {
+  sm.cuda.resetPeakMemory(0);
+  const before = sm.cuda.memoryStats(0);
+  const big = sm.zeros([1024, 1024], { device: 'cuda' }); // 4 MiB
+  sm.cuda.synchronize();
+  const during = sm.cuda.memoryStats(0);
+  assert.ok(during.allocatedBytes >= before.allocatedBytes + 4 * 2 ** 20);
+  assert.ok(during.peakAllocatedBytes >= during.allocatedBytes);
+  big.dispose();
+  sm.cuda.resetPeakMemory(0);
+  assert.ok(sm.cuda.memoryStats(0).peakAllocatedBytes < during.peakAllocatedBytes);
+  assert.throws(() => sm.cuda.memoryStats(99), /does not exist/);
 });

@@ -1,5 +1,6 @@
 // Devices: 'cpu', 'cuda', 'cuda:N'.
 import { N } from './native';
+import type { CudaMemoryStats } from './native-api';
 
 /** 'meta' tensors have shapes and dtypes but no data: for counting and planning without memory. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}` | 'meta';
@@ -21,5 +22,17 @@ export const cuda = {
   },
   deviceCount(): number {
     return N.cudaDeviceCount();
+  },
+  /** Waits for all queued work on every CUDA device (a no-op without CUDA): for timing. */
+  synchronize(): void {
+    N.cudaSynchronize();
+  },
+  /** The caching allocator's current, peak and reserved bytes on device `index`. */
+  memoryStats(index = 0): CudaMemoryStats {
+    return N.cudaMemoryStats(index);
+  },
+  /** Starts a new peak for memoryStats().peakAllocatedBytes. */
+  resetPeakMemory(index = 0): void {
+    N.cudaResetPeakMemory(index);
   },
 };

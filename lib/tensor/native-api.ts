@@ -18,6 +18,14 @@ export interface NativeMemoryStats {
   devices: Record<string, DeviceMemory>;
 }
 
+/** The CUDA caching allocator's statistics for one device. */
+export interface CudaMemoryStats {
+  allocatedBytes: number;
+  /** Most bytes held by tensors since the last resetPeakMemory (or start). */
+  peakAllocatedBytes: number;
+  reservedBytes: number;
+}
+
 export interface NativeBuildInfo {
   libtorchVersion: string;
   libtorchDir: string;
@@ -246,5 +254,8 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
+  cudaSynchronize(): void;
+  cudaMemoryStats(index: number): CudaMemoryStats;
+  cudaResetPeakMemory(index: number): void;
   releaseFreeMemory(): boolean;
 }
