@@ -14,6 +14,7 @@ export const TRAIN_SCHEMA: Schema = {
   warmup_steps: { type: { kind: 'int', min: 0 }, default: 10000, doc: 'linear warmup steps (pre-training)' },
   warmup_proportion: { type: { kind: 'number', min: 0, max: 1 }, default: 0.1, doc: 'warmup as a share of the steps (fine-tuning)' },
   num_train_steps: { type: { kind: 'int', min: 0 }, default: 1000000, doc: 'training steps (pre-training; fine-tuning derives them from epochs when 0)' },
+  max_train_seconds: { type: { kind: 'number', min: 0 }, default: 0, doc: 'pre-training wall-clock budget in seconds (0: none): the step that crosses it is the last (final evaluation and checkpoint as at num_train_steps); counts training steps and data waits, not evaluations or checkpoints' },
   num_train_epochs: { type: { kind: 'number', min: 0 }, default: 5, doc: 'fine-tuning epochs: steps = examples · epochs // batch' },
   weight_decay: { type: { kind: 'number', min: 0 }, default: 0.01, doc: 'AdamW decoupled weight decay' },
   exclude_bias_and_norm_from_decay: { type: { kind: 'boolean' }, default: false, doc: 'no decay on biases and LayerNorm parameters (the reference decays all)' },
@@ -50,6 +51,7 @@ export type TrainConfig = ModelConfig & {
   warmup_steps: number;
   warmup_proportion: number;
   num_train_steps: number;
+  max_train_seconds: number;
   num_train_epochs: number;
   weight_decay: number;
   exclude_bias_and_norm_from_decay: boolean;

@@ -8,6 +8,17 @@ import type { TrainConfig } from './config';
 import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
 import { MetricAccumulator } from './metrics';
 
+/** What a pre-training checkpoint records of the data: the stream's position, and the training time spent so far. */
+type PretrainDataState = PretrainingState & {
+  /** Seconds of training (steps and data waits, not evaluations or checkpoints) up to the checkpoint; for max_train_seconds across resumption. */
+  trainSeconds?: number;
+};
+
+export interface PretrainResult extends RunResult {
+  /** Seconds of training of the whole run (resumed parts included): steps and data waits, not evaluations or checkpoints. */
+  trainSeconds: number;
+}
+
 /** The vocabulary decides the model's vocab_size and pad id. */
 export function withTokenizer(config: TrainConfig): { config: TrainConfig; tokenizer: Tokenizer } {
   if (!config.vocab_filepath) throw new Error('vocab_filepath is required (train one with `sparse-mixer vocab`)');
@@ -21,7 +32,7 @@ export function splitParts<T>(items: readonly T[], parts: number): T[][] {
 }
 
 /** Forward pass in the configured precision (bfloat16 autocast on CUDA; the router stays float32). */
-export function forwardIn<T>(config: TrainConfig, fn: () => T): T {
+export function forwardIn<T>(config: Pick<TrainConfig, 'precision' | 'device'>, fn: () => T): T {
   return config.precision === 'bfloat16' && config.device.startsWith('cuda') ? autocast(fn, { device: 'cuda', dtype: 'bfloat16' }) : fn();
 }
 
@@ -59,21 +70,24 @@ async function evaluate(model: PretrainingModel, config: TrainConfig, tokenizer:
   return acc.batches > 0 ? acc.result() : undefined;
 }
 
-export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<RunResult> {
+export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<PretrainResult> {
   if (raw.mode !== 'pretraining') throw new Error(`pretrain() needs mode 'pretraining', got '${raw.mode}'`);
   const { config, tokenizer } = withTokenizer(raw);
   prepareWorkdir(options.workdir, config, options.force);
   corpus.resolveSources(corpusOptions(config).spec); // a missing corpus fails here, before any work
   manualSeed(config.seed);
   const model = new PretrainingModel(config).to(config.device as Device);
-  const trainer = new Trainer<PretrainingState>(model, config, options);
+  const trainer = new Trainer<PretrainDataState>(model, config, options);
   const losses: number[] = [];
   let evalMetrics: Record<string, number> | undefined;
   let step = 0;
   let stopped: RunResult['stopped'] = 'finished';
+  const budget = config.max_train_seconds;
+  let trainSeconds = 0;
   const stream = await (async () => {
     const resumed = trainer.resume();
     step = resumed?.step ?? 0;
+    trainSeconds = resumed?.data.trainSeconds ?? 0;
     return new PretrainingStream(
       {
         corpus: { ...corpusOptions(config), shuffleBuffer: config.shuffle_buffer, epochs: Infinity, split: 'train' },
@@ -94,9 +108,13 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<R
   const startedAt = process.hrtime.bigint();
   let intervalStart = process.hrtime.bigint();
   let intervalSteps = 0;
+  const budgetSpent = () => budget > 0 && trainSeconds >= budget;
+  // A run resumed from the checkpoint its budget ended at is over, like one resumed at num_train_steps.
+  if (budgetSpent() && step < config.num_train_steps) stopped = 'time_budget';
   try {
-    while (step < config.num_train_steps) {
-      const { item: examples, state: dataState } = await loader.next();
+    while (step < config.num_train_steps && !budgetSpent()) {
+      const stepStart = process.hrtime.bigint();
+      const { item: examples, state: streamState } = await loader.next();
       if (!examples) throw new Error('the training corpus yielded no examples (documents too short for max_seq_length?)');
       step += 1;
       const r = trainer.update(
@@ -110,7 +128,12 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<R
       acc.add(r.stats);
       intervalSteps += 1;
       trainer.progress(step, config.num_train_steps, r.loss, startedAt, startStep);
-      if (step % config.log_frequency === 0 || step === config.num_train_steps) {
+      trainSeconds += Number(process.hrtime.bigint() - stepStart) / 1e9;
+      const outOfTime = budgetSpent();
+      // The step that crosses the budget ends the run as the last step would: summaries, evaluation, checkpoint.
+      const last = step === config.num_train_steps || outOfTime;
+      const dataState: PretrainDataState = { ...streamState, trainSeconds };
+      if (step % config.log_frequency === 0 || last) {
         const seconds = Number(process.hrtime.bigint() - intervalStart) / 1e9;
         trainer.summaries.log('train', step, {
           ...acc.result(),
@@ -123,13 +146,18 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<R
         intervalStart = process.hrtime.bigint();
         intervalSteps = 0;
       }
-      if ((config.eval_frequency > 0 && step % config.eval_frequency === 0) || step === config.num_train_steps) {
+      if ((config.eval_frequency > 0 && step % config.eval_frequency === 0) || last) {
         evalMetrics = await evaluate(model, config, tokenizer);
         if (evalMetrics) trainer.summaries.log('eval', step, evalMetrics);
       }
-      const end = trainer.endStep(step, config.num_train_steps, dataState);
+      const end = trainer.endStep(step, last ? step : config.num_train_steps, dataState);
       if (end) {
         stopped = end;
+        break;
+      }
+      if (outOfTime && step < config.num_train_steps) {
+        trainer.log(`time budget of ${budget}s spent at step ${step} (${trainSeconds.toFixed(1)}s of training): final evaluation and checkpoint written`);
+        stopped = 'time_budget';
         break;
       }
     }
@@ -140,5 +168,5 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<R
     model.dispose();
     tokenizer.dispose();
   }
-  return { workdir: options.workdir, step, eval: evalMetrics, losses, stopped };
+  return { workdir: options.workdir, step, eval: evalMetrics, losses, stopped, trainSeconds };
 }
