@@ -86,6 +86,16 @@ test('a workdir holding a run with a different config is refused unless forced',
   );
   const forced = await pretrain(pretrainConfig({ num_train_steps: 2, learning_rate: 5e-4 }), { workdir: dir, force: true, ...quiet });
   assert.equal(forced.step, 2);
+  // A workdir from an older version lacks newer keys: at their defaults they are no difference.
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  delete saved['max_train_seconds'];
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(saved));
+  const resumed = await pretrain(pretrainConfig({ num_train_steps: 2, learning_rate: 5e-4 }), { workdir: dir, ...quiet });
+  assert.equal(resumed.step, 2);
+  await assert.rejects(
+    () => pretrain(pretrainConfig({ num_train_steps: 2, learning_rate: 5e-4, max_train_seconds: 60 }), { workdir: dir, ...quiet }),
+    /different config \(max_train_seconds: 0 -> 60\)/,
+  );
   assert.throws(() => trainConfig({ learning_rat: 1 }), /unknown key 'learning_rat' \(did you mean 'learning_rate'\?\)/);
 });
 

@@ -5,7 +5,8 @@ import * as path from 'path';
 import type { Module } from '../nn';
 import { getRngState, optim, setRngState, tensor, tidy, type Tensor } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
-import type { TrainConfig } from './config';
+import { TRAIN_SCHEMA, type TrainConfig } from './config';
+import { MODEL_SCHEMA } from '../model';
 import { MOE_AVERAGES } from './metrics';
 import { AdamW } from './optimizer';
 import { learningRate, type ScheduleOptions } from './schedule';
@@ -30,22 +31,29 @@ export interface RunResult {
   eval: Record<string, number> | undefined;
   /** Training loss of every step taken in this process, in order. */
   losses: number[];
-  stopped: 'finished' | 'signal' | 'stop_after_step';
+  /** How the run ended: all steps done, a signal, options.stopAfterStep, or (pre-training) max_train_seconds spent. */
+  stopped: 'finished' | 'signal' | 'stop_after_step' | 'time_budget';
 }
 
 export class NonFiniteLossError extends Error {}
 
 /** Creates the workdir, or checks that it holds a run of this very config. */
+function configDefault(key: string): unknown {
+  return (TRAIN_SCHEMA[key] ?? MODEL_SCHEMA[key])?.default;
+}
+
 export function prepareWorkdir(workdir: string, config: TrainConfig, force = false): void {
   fs.mkdirSync(workdir, { recursive: true });
   const file = path.join(workdir, 'config.json');
   if (fs.existsSync(file)) {
     const previous = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     const current: Record<string, unknown> = { ...config };
-    const differing = Object.keys({ ...previous, ...current }).filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(current[k]));
+    // A key the saved config lacks came with a newer version; at its default it changes nothing.
+    const saved = (k: string) => (k in previous ? previous[k] : configDefault(k));
+    const differing = Object.keys({ ...previous, ...current }).filter((k) => JSON.stringify(saved(k)) !== JSON.stringify(current[k]));
     if (differing.length && !force) {
       throw new Error(
-        `${workdir} holds a run with a different config (${differing.slice(0, 6).map((k) => `${k}: ${JSON.stringify(previous[k])} -> ${JSON.stringify(current[k])}`).join(', ')}). ` +
+        `${workdir} holds a run with a different config (${differing.slice(0, 6).map((k) => `${k}: ${JSON.stringify(saved(k))} -> ${JSON.stringify(current[k])}`).join(', ')}). ` +
           'Use another workdir, or --force to continue it with the new config.',
       );
     }
