@@ -1,20 +1,10 @@
 #!/usr/bin/env node
 // The sparse-mixer command-line program.
 import { Command, InvalidArgumentError } from 'commander';
+import { positiveInt, positiveNumber } from './args';
+import { registerBenchCommands } from './bench';
 import { doctorReport, formatDoctor } from './doctor';
 import { runSmoke } from './smoke';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
-  return n;
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!(n > 0)) throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
-  return n;
-}
 
 export function buildProgram(): Command {
   const program = new Command('sparse-mixer')
@@ -153,73 +143,7 @@ export function buildProgram(): Command {
       else console.log(`spam dev: ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}; ${minutes} min; workdir ${r.workdir}`);
     });
 
-  const bench = program.command('bench').description('benchmarks (see bench/)');
-  bench
-    .command('ops')
-    .description('per-op overhead against Python PyTorch eager on the same libtorch, side by side')
-    .option('--json', 'print one JSON object')
-    .option('--python <path>', 'Python with torch, for the PyTorch peer', '/usr/bin/python3')
-    .option('--rounds <n>', 'interleaved rounds per op (the median is reported)', positiveInt, 5)
-    .option('--round-seconds <s>', 'target seconds per round and side', positiveNumber, 0.2)
-    .option('--threads <n>', 'intra-op threads for both sides (default: all cores)', positiveInt)
-    .option('--op <name...>', 'only these ops')
-    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench ops --json --rounds 7')
-    .action(async (opts: { json?: boolean; python: string; rounds: number; roundSeconds: number; threads?: number; op?: string[] }) => {
-      const { benchOps } = await import('../../bench/ops');
-      const { getNumThreads } = await import('../tensor');
-      const report = await benchOps({
-        python: opts.python,
-        rounds: opts.rounds,
-        roundSeconds: opts.roundSeconds,
-        threads: opts.threads ?? getNumThreads(),
-        ...(opts.op ? { only: opts.op } : {}),
-        log: opts.json ? (line) => console.error(line) : (line) => console.log(line),
-      });
-      if (opts.json) console.log(JSON.stringify(report, null, 2));
-      else if (Number.isFinite(report.matmul_512.ours_gflops)) {
-        const m = report.matmul_512;
-        console.log(`matmul 512^3: ours ${m.ours_gflops.toFixed(1)} GFLOP/s, pytorch ${m.pytorch_gflops?.toFixed(1) ?? 'n/a'} GFLOP/s`);
-      }
-    });
-
-  bench
-    .command('moe')
-    .description('MoE dispatch+combine, fused vs masked, and the layer vs its expert GEMMs, at base and small shapes')
-    .option('--json', 'print one JSON object')
-    .option('--repeats <n>', 'timed repetitions per measurement (the median is reported)', positiveInt, 3)
-    .option('--device <device>', 'cpu or cuda', 'cpu')
-    .option('--dtype <dtype>', 'float32, bfloat16 or float16', 'float32')
-    .option('--shape <name...>', 'only these shapes (base cf=1.0, base cf=0.5, small cf=1.0)')
-    .option('--no-training-step', 'skip the end-to-end training step comparison')
-    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench moe --json --repeats 5')
-    .action(async (opts: { json?: boolean; repeats: number; device: string; dtype: string; shape?: string[]; trainingStep: boolean }) => {
-      const { benchMoe } = await import('../../bench/moe');
-      const report = benchMoe({
-        repeats: opts.repeats,
-        device: opts.device as never,
-        dtype: opts.dtype as never,
-        ...(opts.shape ? { shapes: opts.shape } : {}),
-        trainingStep: opts.trainingStep,
-        log: opts.json ? (line) => console.error(line) : (line) => console.log(line),
-      });
-      if (opts.json) console.log(JSON.stringify(report, null, 2));
-      else for (const [k, v] of Object.entries(report.ratios)) console.log(`${k}: ${v.toFixed(2)}`);
-    });
-
-  bench
-    .command('data')
-    .description('tokenization and pre-training batch throughput, and the time a training step waits for data')
-    .option('--json', 'print one JSON object')
-    .option('--corpus <spec...>', 'corpus (files, folders, globs, sotu, moby-dick)', ['sotu', 'moby-dick'])
-    .option('--vocab <file>', 'SentencePiece model (default: train one on the corpus first)')
-    .option('--seconds <s>', 'seconds per throughput measurement', positiveNumber, 3)
-    .option('--steps <n>', 'training steps for the wait measurement', positiveInt, 20)
-    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench data --json')
-    .action(async (opts: { json?: boolean; corpus: string[]; vocab?: string; seconds: number; steps: number }) => {
-      const { benchData } = await import('../../bench/data');
-      const report = await benchData({ ...opts, log: opts.json ? (line) => console.error(line) : (line) => console.log(line) });
-      if (opts.json) console.log(JSON.stringify(report, null, 2));
-    });
+  registerBenchCommands(program);
 
   return program;
 }

@@ -1,0 +1,368 @@
+// `sparse-mixer bench models`: training-step and inference throughput of the presets, ours next to
+// the same architectures in Python PyTorch eager (bench/models_peer.py) measured in interleaved
+// rounds of one run, with peak memory, model FLOPs utilisation and speed-ups over BERT.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as sm from '../lib';
+import { forwardIn } from '../lib/train/pretrain';
+import { AdamW } from '../lib/train/optimizer';
+import { syntheticPretrainingBatch, writePeerInputs, peerScript } from './model_inputs';
+import { PythonPeer } from './peer';
+import { median } from './timing';
+import { readPeakRss, resetPeakRss } from './rss';
+
+export type Pass = 'train' | 'infer';
+export type Precision = 'float32' | 'bfloat16';
+
+export interface ModelsBenchOptions {
+  models: string[];
+  /** Examples per step; default 2 for base presets, 8 for -small and -tiny. */
+  batchSize?: number;
+  /** Sequence length (= max_seq_length); default the preset's (512, 128, 64). */
+  seqLength?: number;
+  vocabSize: number;
+  device: sm.Device;
+  precision: Precision;
+  threads: number;
+  warmup: number;
+  repeats: number;
+  passes: Pass[];
+  /** Python with torch for the peer; undefined runs ours alone. */
+  python?: string;
+  /** The peer's MoE dispatch: the reference's one-hot masks and einsums, or index gathers. */
+  peerDispatch: 'masked' | 'scatter';
+  /** Also time Hugging Face transformers' BertForPreTraining for BERT presets (when installed). */
+  hfBert: boolean;
+  log: (line: string) => void;
+}
+
+export interface Measurement {
+  /** Median seconds per step. */
+  seconds: number;
+  samples: number[];
+  examples_per_sec: number;
+  tokens_per_sec: number;
+  /** Peak resident memory of the process (CPU) or peak allocated bytes (CUDA) while timing. */
+  peak_bytes: number | null;
+  /** Model FLOPs per second over the measured matmul peak. */
+  mfu: number;
+}
+
+export interface PassResult {
+  ours: Measurement;
+  pytorch: Measurement | null;
+  hf_bert?: Measurement | null;
+  /** ours seconds / PyTorch seconds: below 1 is faster. */
+  ratio: number | null;
+}
+
+export interface ModelRow {
+  model: string;
+  batch_size: number;
+  seq_length: number;
+  parameters: number;
+  /** Analytic FLOPs per step: train = 3 × forward of the pre-training model; infer = encoder forward. */
+  flops_per_step: Record<Pass, number>;
+  /** |our eval loss − PyTorch's| on the same weights and batch. */
+  loss_difference: number | null;
+  passes: Partial<Record<Pass, PassResult>>;
+}
+
+export interface Speedup {
+  family: string;
+  model: string;
+  pass: Pass;
+  ours: number;
+  pytorch: number | null;
+  paper: number;
+}
+
+export interface ModelsBenchReport {
+  device: string;
+  precision: Precision;
+  threads: number;
+  cpu: string;
+  libtorch: string;
+  pytorch: string | null;
+  peer_dispatch: string;
+  peer_note?: string;
+  matmul_peak: { n: number; dtype: string; ours_gflops: number; pytorch_gflops: number | null };
+  rows: ModelRow[];
+  speedups: Speedup[];
+  command?: string;
+}
+
+/** The paper's speed-ups over BERT-Base (Lee-Thorp & Ainslie 2022). */
+export const PAPER_SPEEDUPS: Record<string, Record<Pass, number>> = {
+  'sparse-mixer': { train: 1.65, infer: 1.61 },
+  'fast-sparse-mixer': { train: 1.89, infer: 1.98 },
+};
+
+/** 'sparse-mixer-small' -> { base: 'sparse-mixer', family: 'small' }; 'bert-base' -> bert/base. */
+export function splitPreset(name: string): { base: string; family: string } {
+  const m = /^(.*?)-(small|tiny|base)$/.exec(name);
+  return m ? { base: m[1]!, family: m[2]! } : { base: name, family: 'base' };
+}
+
+function defaultShape(name: string): { batch: number; length: number } {
+  const family = splitPreset(name).family;
+  return family === 'base' ? { batch: 2, length: 512 } : { batch: 8, length: family === 'small' ? 128 : 64 };
+}
+
+/** Analytic FLOPs (multiply-adds count 2) of one step at batch B, length L. */
+export function stepFlops(config: sm.ModelConfig, B: number, P: number): Record<Pass, number> {
+  const encoderPerToken = sm.modelInfo(config).flopsPerToken.total;
+  const L = config.max_seq_length;
+  const encoder = B * L * encoderPerToken + B * 2 * config.d_model * config.d_model; // + pooler
+  const heads = B * P * (2 * config.d_model * config.d_emb + 2 * config.d_emb * config.vocab_size) + B * 4 * config.d_model;
+  return { train: 3 * (encoder + heads), infer: encoder };
+}
+
+function measurement(samples: number[], B: number, L: number, flops: number, peakGflops: number, peak: number | null): Measurement {
+  const seconds = median(samples);
+  return {
+    seconds,
+    samples,
+    examples_per_sec: B / seconds,
+    tokens_per_sec: (B * L) / seconds,
+    peak_bytes: peak,
+    mfu: flops / seconds / (peakGflops * 1e9),
+  };
+}
+
+/** Best GFLOP/s of an n³ matmul in this process, in the benchmark's dtype and device. */
+function ourMatmulPeak(n: number, dtype: sm.DType, device: sm.Device, reps: number): number {
+  return sm.tidy(() => {
+    const g = new sm.Generator(0);
+    const a = sm.randn([n, n], { generator: g, device }).to(dtype);
+    const b = sm.randn([n, n], { generator: g, device }).to(dtype);
+    g.dispose();
+    let best = Infinity;
+    for (let r = 0; r < reps + 1; r++) {
+      sm.cuda.synchronize();
+      const start = process.hrtime.bigint();
+      a.matmul(b).dispose();
+      sm.cuda.synchronize();
+      const s = Number(process.hrtime.bigint() - start) / 1e9;
+      if (r > 0) best = Math.min(best, s); // the first call warms up
+    }
+    return (2 * n ** 3) / best / 1e9;
+  });
+}
+
+interface PeerTime {
+  seconds?: number[];
+  peak_bytes?: number;
+  error?: string;
+}
+
+/** Our side of one model: a model, its optimizer and batch, and the two passes as step functions. */
+class OurModel {
+  readonly model: sm.PretrainingModel;
+  readonly optimizer: AdamW;
+  readonly batch: sm.PretrainingBatch;
+
+  constructor(readonly config: sm.ModelConfig, B: number, readonly precision: Precision, readonly device: sm.Device) {
+    this.model = new sm.PretrainingModel(config).to(device);
+    this.optimizer = new AdamW(this.model);
+    this.batch = syntheticPretrainingBatch(config, B, config.max_seq_length, 7, device);
+  }
+
+  private forward<T>(fn: () => T): T {
+    return forwardIn({ precision: this.precision, device: this.device }, fn);
+  }
+
+  evalLoss(): number {
+    this.model.eval();
+    return sm.noGrad(() => sm.tidy(() => this.forward(() => this.model.forward(this.batch).loss).item()));
+  }
+
+  /** One AdamW training step in training mode (dropout on). */
+  trainStep(): void {
+    this.model.train();
+    this.optimizer.zeroGrad();
+    sm.tidy(() => this.forward(() => this.model.forward(this.batch).loss).backward());
+    this.optimizer.step(1e-4);
+    sm.cuda.synchronize();
+  }
+
+  /** Eval-mode encoder forward without gradients (what serving a fine-tuned model costs). */
+  inferStep(): void {
+    this.model.eval();
+    sm.noGrad(() => sm.tidy(() => void this.forward(() => this.model.encoder.forward(this.batch.input_ids, this.batch.type_ids))));
+    sm.cuda.synchronize();
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.model.dispose();
+    sm.dispose(this.batch);
+  }
+}
+
+function timeOnce(fn: () => void): number {
+  const start = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function ourPeak(device: sm.Device): number | null {
+  if (device.startsWith('cuda')) return sm.cuda.memoryStats(Number(device.split(':')[1] ?? 0)).peakAllocatedBytes;
+  return readPeakRss();
+}
+
+function resetOurPeak(device: sm.Device): void {
+  if (device.startsWith('cuda')) sm.cuda.resetPeakMemory(Number(device.split(':')[1] ?? 0));
+  else {
+    sm.releaseFreeMemory();
+    resetPeakRss();
+  }
+}
+
+export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBenchReport> {
+  const log = options.log;
+  sm.setNumThreads(options.threads);
+  const onCuda = options.device.startsWith('cuda');
+  const dtype: sm.DType = options.precision === 'bfloat16' ? 'bfloat16' : 'float32';
+  const matmulN = onCuda ? 8192 : 1024;
+
+  let peer: PythonPeer | undefined;
+  let pytorch: string | null = null;
+  let peerNote: string | undefined;
+  if (options.python) {
+    const started = await PythonPeer.start(options.python, peerScript());
+    if (started.error) peerNote = `PyTorch peer unavailable (${started.error}); our figures only`;
+    else {
+      peer = started.peer;
+      pytorch = started.version ?? null;
+    }
+  } else peerNote = 'PyTorch peer disabled';
+  if (peerNote) log(peerNote);
+
+  const oursPeak = ourMatmulPeak(matmulN, dtype, options.device, 5);
+  let pytorchPeak: number | null = null;
+  if (peer) {
+    const r = await peer.request<{ gflops?: number; error?: string }>({ cmd: 'matmul_peak', n: matmulN, dtype, device: options.device, reps: 5, threads: options.threads });
+    pytorchPeak = r.gflops ?? null;
+  }
+  const peakGflops = Math.max(oursPeak, pytorchPeak ?? 0);
+  log(`matmul ${matmulN}^3 ${dtype}: ours ${oursPeak.toFixed(1)} GFLOP/s, PyTorch ${pytorchPeak?.toFixed(1) ?? 'n/a'} GFLOP/s`);
+
+  const rows: ModelRow[] = [];
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sm-bench-models-'));
+  try {
+    for (const name of options.models) {
+      const shape = defaultShape(name);
+      const B = options.batchSize ?? shape.batch;
+      const L = options.seqLength ?? shape.length;
+      const config = sm.presetConfig(name, { vocab_size: options.vocabSize, max_seq_length: L });
+      const ours = new OurModel(config, B, options.precision, options.device);
+      const P = ours.batch.masked_lm_positions.shape[1]!;
+      const flops = stepFlops(config, B, P);
+      const row: ModelRow = { model: name, batch_size: B, seq_length: L, parameters: ours.model.numParameters(), flops_per_step: flops, loss_difference: null, passes: {} };
+      let peerLoaded = false;
+      try {
+        if (peer) {
+          const files = writePeerInputs(scratch, ours.model, ours.batch);
+          const load = await peer.request<{ ok?: boolean; error?: string }>({
+            cmd: 'load', config, weights: files.weights, batch: files.batch, device: options.device, precision: options.precision,
+            threads: options.threads, seed: 0, dispatch: options.peerDispatch, impl: 'port',
+          });
+          fs.rmSync(files.weights!, { force: true });
+          if (load.error) log(`${name}: PyTorch peer could not load the model: ${load.error}`);
+          else {
+            peerLoaded = true;
+            const theirs = await peer.request<{ loss?: number; error?: string }>({ cmd: 'loss' });
+            if (theirs.loss !== undefined) row.loss_difference = Math.abs(ours.evalLoss() - theirs.loss);
+          }
+        }
+        for (const pass of options.passes) {
+          const step = pass === 'train' ? () => ours.trainStep() : () => ours.inferStep();
+          const oursSamples: number[] = [];
+          const peerSamples: number[] = [];
+          let peerPeak: number | null = null;
+          let peerError: string | undefined;
+          for (let w = 0; w < options.warmup; w++) step();
+          resetOurPeak(options.device);
+          for (let r = 0; r < options.repeats; r++) {
+            oursSamples.push(timeOnce(step));
+            if (peerLoaded && !peerError) {
+              const t = await peer!.request<PeerTime>({ cmd: 'time', pass, warmup: r === 0 ? options.warmup : 0, reps: 1 });
+              if (t.error) peerError = t.error;
+              else {
+                peerSamples.push(...t.seconds!);
+                peerPeak = Math.max(peerPeak ?? 0, t.peak_bytes ?? 0);
+              }
+            }
+          }
+          const ourMeasure = measurement(oursSamples, B, L, flops[pass], peakGflops, ourPeak(options.device));
+          const theirMeasure = peerSamples.length ? measurement(peerSamples, B, L, flops[pass], peakGflops, peerPeak) : null;
+          if (peerError) log(`${name} ${pass}: PyTorch peer failed: ${peerError}`);
+          const result: PassResult = { ours: ourMeasure, pytorch: theirMeasure, ratio: theirMeasure ? ourMeasure.seconds / theirMeasure.seconds : null };
+          if (options.hfBert && peer && config.model_arch === 'BERT') result.hf_bert = await timeHfBert(peer, config, scratch, ours.batch, pass, peakGflops, options);
+          row.passes[pass] = result;
+          log(
+            `${name.padEnd(24)} ${pass.padEnd(5)} ours ${ourMeasure.seconds.toFixed(3)} s` +
+              (theirMeasure ? `, PyTorch ${theirMeasure.seconds.toFixed(3)} s, ratio ${result.ratio!.toFixed(2)}` : '') +
+              `, MFU ${(ourMeasure.mfu * 100).toFixed(1)}%`,
+          );
+        }
+      } finally {
+        ours.dispose();
+      }
+      rows.push(row);
+    }
+  } finally {
+    peer?.close();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  return {
+    device: options.device,
+    precision: options.precision,
+    threads: options.threads,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    libtorch: sm.systemInfo().libtorch.version,
+    pytorch,
+    peer_dispatch: options.peerDispatch,
+    ...(peerNote ? { peer_note: peerNote } : {}),
+    matmul_peak: { n: matmulN, dtype, ours_gflops: oursPeak, pytorch_gflops: pytorchPeak },
+    rows,
+    speedups: speedups(rows),
+  };
+}
+
+/** Hugging Face BertForPreTraining at the same shapes (timing only: its own random weights). */
+async function timeHfBert(peer: PythonPeer, config: sm.ModelConfig, dir: string, batch: sm.PretrainingBatch, pass: Pass, peakGflops: number, options: ModelsBenchOptions): Promise<Measurement | null> {
+  const files = writePeerInputs(dir, undefined, batch);
+  const load = await peer.request<{ error?: string }>({ cmd: 'load', config, weights: null, batch: files.batch, device: options.device, precision: options.precision, threads: options.threads, seed: 0, dispatch: options.peerDispatch, impl: 'hf-bert' });
+  if (load.error) {
+    options.log(`HF BERT: ${load.error}`);
+    return null;
+  }
+  const t = await peer.request<PeerTime>({ cmd: 'time', pass, warmup: options.warmup, reps: options.repeats });
+  if (t.error || !t.seconds) return null;
+  const [B, L] = batch.input_ids.shape as [number, number];
+  const P = batch.masked_lm_positions.shape[1]!;
+  return measurement(t.seconds, B, L, stepFlops(config, B, P)[pass], peakGflops, t.peak_bytes ?? null);
+}
+
+/** Sparse Mixer and Fast Sparse Mixer over BERT of the same size family, per pass. */
+export function speedups(rows: ModelRow[]): Speedup[] {
+  const out: Speedup[] = [];
+  for (const row of rows) {
+    const { base, family } = splitPreset(row.model);
+    const paper = PAPER_SPEEDUPS[base];
+    if (!paper) continue;
+    const bert = rows.find((r) => r.model === (family === 'base' ? 'bert-base' : `bert-${family}`));
+    if (!bert) continue;
+    for (const pass of ['train', 'infer'] as const) {
+      const a = bert.passes[pass];
+      const b = row.passes[pass];
+      if (!a || !b) continue;
+      const pytorch = a.pytorch && b.pytorch ? a.pytorch.seconds / b.pytorch.seconds : null;
+      out.push({ family, model: row.model, pass, ours: a.ours.seconds / b.ours.seconds, pytorch, paper: paper[pass] });
+    }
+  }
+  return out;
+}

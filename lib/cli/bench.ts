@@ -1,0 +1,182 @@
+// `sparse-mixer bench ...`: the benchmark suite of bench/, as subcommands.
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Command } from 'commander';
+import { positiveInt, positiveNumber } from './args';
+
+/** Log lines go to stderr when stdout carries JSON. */
+const logger = (json?: boolean) => (json ? (line: string) => console.error(line) : (line: string) => console.log(line));
+
+export function registerBenchCommands(program: Command): void {
+  const bench = program.command('bench').description('benchmarks (see bench/)');
+  bench
+    .command('ops')
+    .description('per-op overhead against Python PyTorch eager on the same libtorch, side by side')
+    .option('--json', 'print one JSON object')
+    .option('--python <path>', 'Python with torch, for the PyTorch peer', '/usr/bin/python3')
+    .option('--rounds <n>', 'interleaved rounds per op (the median is reported)', positiveInt, 5)
+    .option('--round-seconds <s>', 'target seconds per round and side', positiveNumber, 0.2)
+    .option('--threads <n>', 'intra-op threads for both sides (default: all cores)', positiveInt)
+    .option('--op <name...>', 'only these ops')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench ops --json --rounds 7')
+    .action(async (opts: { json?: boolean; python: string; rounds: number; roundSeconds: number; threads?: number; op?: string[] }) => {
+      const { benchOps } = await import('../../bench/ops');
+      const { getNumThreads } = await import('../tensor');
+      const report = await benchOps({
+        python: opts.python,
+        rounds: opts.rounds,
+        roundSeconds: opts.roundSeconds,
+        threads: opts.threads ?? getNumThreads(),
+        ...(opts.op ? { only: opts.op } : {}),
+        log: logger(opts.json),
+      });
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else if (Number.isFinite(report.matmul_512.ours_gflops)) {
+        const m = report.matmul_512;
+        console.log(`matmul 512^3: ours ${m.ours_gflops.toFixed(1)} GFLOP/s, pytorch ${m.pytorch_gflops?.toFixed(1) ?? 'n/a'} GFLOP/s`);
+      }
+    });
+
+  bench
+    .command('moe')
+    .description('MoE dispatch+combine, fused vs masked, and the layer vs its expert GEMMs, at base and small shapes')
+    .option('--json', 'print one JSON object')
+    .option('--repeats <n>', 'timed repetitions per measurement (the median is reported)', positiveInt, 3)
+    .option('--device <device>', 'cpu or cuda', 'cpu')
+    .option('--dtype <dtype>', 'float32, bfloat16 or float16', 'float32')
+    .option('--shape <name...>', 'only these shapes (base cf=1.0, base cf=0.5, small cf=1.0)')
+    .option('--no-training-step', 'skip the end-to-end training step comparison')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench moe --json --repeats 5')
+    .action(async (opts: { json?: boolean; repeats: number; device: string; dtype: string; shape?: string[]; trainingStep: boolean }) => {
+      const { benchMoe } = await import('../../bench/moe');
+      const report = benchMoe({
+        repeats: opts.repeats,
+        device: opts.device as never,
+        dtype: opts.dtype as never,
+        ...(opts.shape ? { shapes: opts.shape } : {}),
+        trainingStep: opts.trainingStep,
+        log: logger(opts.json),
+      });
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else for (const [k, v] of Object.entries(report.ratios)) console.log(`${k}: ${v.toFixed(2)}`);
+    });
+
+  bench
+    .command('data')
+    .description('tokenization and pre-training batch throughput, and the time a training step waits for data')
+    .option('--json', 'print one JSON object')
+    .option('--corpus <spec...>', 'corpus (files, folders, globs, sotu, moby-dick)', ['sotu', 'moby-dick'])
+    .option('--vocab <file>', 'SentencePiece model (default: train one on the corpus first)')
+    .option('--seconds <s>', 'seconds per throughput measurement', positiveNumber, 3)
+    .option('--steps <n>', 'training steps for the wait measurement', positiveInt, 20)
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench data --json')
+    .action(async (opts: { json?: boolean; corpus: string[]; vocab?: string; seconds: number; steps: number }) => {
+      const { benchData } = await import('../../bench/data');
+      const report = await benchData({ ...opts, log: logger(opts.json) });
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+    });
+
+  bench
+    .command('models')
+    .description('training and inference throughput of the presets, ours vs the same models in PyTorch eager, with speed-ups over BERT')
+    .option('--model <name...>', 'presets to run', ['bert-base', 'sparse-mixer', 'fast-sparse-mixer', 'bert-small', 'sparse-mixer-small', 'fast-sparse-mixer-small'])
+    .option('--batch-size <n>', 'examples per step (default: 2 for base presets, 8 for -small/-tiny)', positiveInt)
+    .option('--seq-length <n>', 'sequence length (default: the preset\'s max_seq_length)', positiveInt)
+    .option('--vocab-size <n>', 'vocabulary size', positiveInt, 32000)
+    .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
+    .option('--precision <p>', 'float32, or bfloat16 (autocast on CUDA)', 'float32')
+    .option('--threads <n>', 'intra-op threads for both sides (default: all cores)', positiveInt)
+    .option('--warmup <n>', 'untimed steps before timing', positiveInt, 1)
+    .option('--repeats <n>', 'timed steps per pass and side (the median is reported)', positiveInt, 3)
+    .option('--pass <pass...>', 'train and/or infer', ['train', 'infer'])
+    .option('--python <path>', 'Python with torch, for the PyTorch peer', '/usr/bin/python3')
+    .option('--no-peer', 'time ours only')
+    .option('--peer-dispatch <impl>', "the peer's MoE dispatch: masked (the reference's) or scatter", 'masked')
+    .option('--hf-bert', "also time Hugging Face transformers' BERT for BERT presets")
+    .option('--out <dir>', 'write models.json, models.md and models.svg here')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench models --model bert-small sparse-mixer-small --repeats 5 --out bench-out')
+    .action(async (opts: ModelsCliOptions) => {
+      const { benchModels } = await import('../../bench/models');
+      const { formatModelsTable, modelsMarkdown, modelsSvg } = await import('../../bench/models_report');
+      const { getNumThreads } = await import('../tensor');
+      const passes = opts.pass.map((p) => {
+        if (p !== 'train' && p !== 'infer') throw new Error(`--pass must be train or infer, got '${p}'`);
+        return p;
+      });
+      if (opts.precision !== 'float32' && opts.precision !== 'bfloat16') throw new Error(`--precision must be float32 or bfloat16, got '${opts.precision}'`);
+      if (opts.peerDispatch !== 'masked' && opts.peerDispatch !== 'scatter') throw new Error(`--peer-dispatch must be masked or scatter, got '${opts.peerDispatch}'`);
+      const report = await benchModels({
+        models: opts.model,
+        ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+        ...(opts.seqLength ? { seqLength: opts.seqLength } : {}),
+        vocabSize: opts.vocabSize,
+        device: opts.device as never,
+        precision: opts.precision,
+        threads: opts.threads ?? getNumThreads(),
+        warmup: opts.warmup,
+        repeats: opts.repeats,
+        passes,
+        ...(opts.peer ? { python: opts.python } : {}),
+        peerDispatch: opts.peerDispatch,
+        hfBert: opts.hfBert ?? false,
+        log: logger(opts.json),
+      });
+      report.command = `sparse-mixer ${process.argv.slice(2).join(' ')}`;
+      if (opts.out) {
+        fs.mkdirSync(opts.out, { recursive: true });
+        fs.writeFileSync(path.join(opts.out, 'models.json'), JSON.stringify(report, null, 2) + '\n');
+        fs.writeFileSync(path.join(opts.out, 'models.md'), modelsMarkdown(report, 'models.svg'));
+        fs.writeFileSync(path.join(opts.out, 'models.svg'), modelsSvg(report));
+      }
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else console.log(`\n${formatModelsTable(report)}${opts.out ? `\n\nreport: ${path.join(opts.out, 'models.md')}` : ''}`);
+    });
+  bench
+    .command('quality')
+    .description('quality at equal cost: pre-train each model for the same wall-clock budget, then fine-tune each on SST-2')
+    .requiredOption('--data-dir <dir>', 'folder holding glue/SST-2 (e.g. ../shared/data)')
+    .option('--model <name...>', 'presets to compare', ['bert-small', 'sparse-mixer-small'])
+    .option('--budget <seconds>', 'pre-training seconds per model (training steps and data waits; evaluations excluded)', positiveNumber, 600)
+    .option('--finetune-steps <n>', 'SST-2 fine-tuning steps per model', positiveInt, 600)
+    .option('--vocab <file>', 'SentencePiece model (default: train one on sotu, as the quickstart does)')
+    .option('--corpus <spec>', 'pre-training corpus', 'sotu,moby-dick')
+    .option('--workdir <dir>', 'where the runs and quality.json/quality.md go', 'sparse-mixer-quality')
+    .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench quality --data-dir ../shared/data --budget 600 --finetune-steps 600')
+    .action(async (opts: { dataDir: string; model: string[]; budget: number; finetuneSteps: number; vocab?: string; corpus: string; workdir: string; device: string; json?: boolean }) => {
+      const { benchQuality, formatQualityTable } = await import('../../bench/quality');
+      const report = await benchQuality({
+        models: opts.model,
+        budgetSeconds: opts.budget,
+        finetuneSteps: opts.finetuneSteps,
+        dataDir: opts.dataDir,
+        corpus: opts.corpus,
+        workdir: opts.workdir,
+        device: opts.device,
+        ...(opts.vocab ? { vocab: opts.vocab } : {}),
+        log: logger(opts.json),
+      });
+      console.log(opts.json ? JSON.stringify(report, null, 2) : `\n${formatQualityTable(report)}\n\nreport: ${path.join(opts.workdir, 'quality.md')}`);
+    });
+}
+
+interface ModelsCliOptions {
+  model: string[];
+  batchSize?: number;
+  seqLength?: number;
+  vocabSize: number;
+  device: string;
+  precision: string;
+  threads?: number;
+  warmup: number;
+  repeats: number;
+  pass: string[];
+  python: string;
+  peer: boolean;
+  peerDispatch: string;
+  hfBert?: boolean;
+  out?: string;
+  json?: boolean;
+}
