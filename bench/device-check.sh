@@ -33,3 +33,8 @@ node --test --test-concurrency=1 dist/test/ 2>&1 | tee "$out/test.log" | tail -1
 log "bench moe, bfloat16 on cuda"
 node dist/lib/cli/main.js bench moe --json --device cuda --dtype bfloat16 --repeats 10 > "$out/bench-moe.json" 2> "$out/bench-moe.log" || true
 tail -20 "$out/bench-moe.log" | tee -a "$out/log"
+
+log "bench models, bfloat16 on cuda at 64 x 512: ours vs PyTorch eager vs Hugging Face BERT"
+node dist/lib/cli/main.js bench models --device cuda --precision bfloat16 --batch-size 64 --seq-length 512 \
+  --model bert-base sparse-mixer fast-sparse-mixer --python python3 --hf-bert --warmup 3 --repeats 10 --out "$out/models" \
+  2>&1 | tee "$out/bench-models.log" | tail -20 | tee -a "$out/log" || true

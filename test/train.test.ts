@@ -149,6 +149,25 @@ test('SIGTERM during a run writes a checkpoint and exits cleanly; the run then r
   assert.equal(resumed.losses.length, 1);
 });
 
+test('a signal stops the run at the next step even when every batch is ready before it is asked for', { timeout: 120_000 }, async () => {
+  await ensureVocab();
+  const dir = path.join(root, 'signal-starved');
+  const config = trainConfig({ ...small, mode: 'pretraining', vocab_filepath: vocab, num_train_steps: 12, save_checkpoints_steps: 1000, eval_frequency: 0 });
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const run = await pretrain(config, {
+    workdir: dir,
+    ...quiet,
+    onStep: (step) => {
+      // Slow steps: the prefetcher has the next batch waiting, so the loop's awaits never block.
+      Atomics.wait(pause, 0, 0, 150);
+      if (step === 3) process.kill(process.pid, 'SIGTERM');
+    },
+  });
+  assert.equal(run.stopped, 'signal');
+  assert.ok(run.step <= 4, `stopped at step ${run.step}`);
+  assert.ok(fs.existsSync(path.join(dir, 'checkpoints', `ckpt-${String(run.step).padStart(9, '0')}`, 'state.json')));
+});
+
 test('eval and predict on a fine-tuned workdir', { timeout: 180_000 }, async () => {
   const dir = path.join(root, 'ft');
   if (!fs.existsSync(path.join(dir, 'config.json'))) {

@@ -138,7 +138,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
         trainer.summaries.log('eval', step, evalMetrics);
         log(evalMetrics);
       }
-      const end = trainer.endStep(step, totalSteps, data);
+      const end = await trainer.endStep(step, totalSteps, data);
       if (end) {
         stopped = end;
         break;

@@ -171,7 +171,10 @@ export class Trainer<D> {
    * Checkpoint at the cadence, at the last step, on a signal or at options.stopAfterStep; says
    * whether (and why) the run stops after this step.
    */
-  endStep(step: number, total: number, data: D): RunResult['stopped'] | undefined {
+  async endStep(step: number, total: number, data: D): Promise<RunResult['stopped'] | undefined> {
+    // One turn of the event loop per step: when the prefetcher always has the next batch ready, the
+    // loop's awaits resolve as microtasks only, and signal handlers (macrotasks) would never run.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const stopHere = this.interrupted !== undefined || step === this.options.stopAfterStep;
     if (step % this.config.save_checkpoints_steps === 0 || step === total || stopHere) this.checkpoint(step, data);
     if (this.interrupted) {

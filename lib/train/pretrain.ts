@@ -150,7 +150,7 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<P
         evalMetrics = await evaluate(model, config, tokenizer);
         if (evalMetrics) trainer.summaries.log('eval', step, evalMetrics);
       }
-      const end = trainer.endStep(step, last ? step : config.num_train_steps, dataState);
+      const end = await trainer.endStep(step, last ? step : config.num_train_steps, dataState);
       if (end) {
         stopped = end;
         break;
