@@ -182,7 +182,10 @@ class OurModel {
   trainStep(): void {
     this.model.train();
     this.optimizer.zeroGrad();
-    sm.tidy(() => this.forward(() => this.model.forward(this.batch).loss).backward());
+    // As Trainer.update: only the loss outlives the forward, so backward frees activations as it goes.
+    const loss = sm.tidy(() => this.forward(() => this.model.forward(this.batch).loss));
+    loss.backward();
+    loss.dispose();
     this.optimizer.step(1e-4);
     sm.cuda.synchronize();
   }

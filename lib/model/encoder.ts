@@ -2,7 +2,7 @@
 import { Dense, Dropout, Embedding, LayerNorm } from '../nn/layers';
 import { Module, ModuleList } from '../nn/module';
 import { initContext, type InitContext } from '../nn/init';
-import { arange, functional as F, type Tensor } from '../tensor';
+import { arange, functional as F, tidy, type Tensor } from '../tensor';
 import { attentionMask, SelfAttention } from './attention';
 import type { ModelConfig } from './config';
 import { layerPlan, type LayerPlan } from './layout';
@@ -80,19 +80,18 @@ export class EncoderBlock extends Module {
 
   /** mask: the attention mask (attentionMask), needed when this is an attention layer. */
   forward(x: Tensor, inputIds: Tensor, mask: Tensor | undefined): { output: Tensor; moe?: MoeStats } {
-    let mixed: Tensor;
-    if (this.attention) {
-      mixed = this.attention.forward(x, mask!);
-    } else {
+    // Sub-blocks in their own scopes: temporaries are freed as soon as each one ends.
+    const mixed = tidy(() => {
+      if (this.attention) return this.attention.forward(x, mask!);
       const input = this.config.mask_padding_in_mixing ? maskPadding(x, inputIds, this.config.pad_id) : x;
-      mixed = this.mixingDropout.forward(this.mixing!.forward(input));
-    }
+      return this.mixingDropout.forward(this.mixing!.forward(input));
+    });
     const h = this.mixingLayerNorm.forward(x.add(mixed));
     if (this.moe) {
-      const { output, stats } = this.moe.forward(h);
+      const { output, stats } = tidy(() => this.moe!.forward(h));
       return { output: this.outputLayerNorm.forward(h.add(output)), moe: stats };
     }
-    return { output: this.outputLayerNorm.forward(h.add(this.feedForward!.forward(h))) };
+    return { output: this.outputLayerNorm.forward(h.add(tidy(() => this.feedForward!.forward(h)))) };
   }
 }
 
@@ -127,7 +126,9 @@ export class Encoder extends Module {
     const mask = needsMask ? attentionMask(inputIds, this.config.pad_id) : undefined;
     const moe: MoeStats[] = [];
     for (const layer of this.layers.items) {
-      const out = layer.forward(x, inputIds, mask);
+      // Each layer's temporaries are freed when it ends (autograd keeps what backward needs), so
+      // their memory is reused by the next layer instead of fresh pages being faulted in.
+      const out = tidy(() => layer.forward(x, inputIds, mask));
       x = out.output;
       if (out.moe) moe.push(out.moe);
     }

@@ -141,9 +141,14 @@ export class Trainer<D> {
     const stats: Record<string, number> = {};
     let loss = 0;
     for (const part of parts) {
-      tidy(() => {
+      // Only the scaled loss outlives the forward's scope: with the other handles freed, backward
+      // releases each saved activation as soon as it is used (as in PyTorch), and memory is reused.
+      const { scaled, value, values } = tidy(() => {
         const out = forward(part);
-        const value = out.loss.item();
+        const values = Object.entries(out.stats).map(([k, t]) => [k, t.item()] as const);
+        return { scaled: out.loss.div(parts.length), value: out.loss.item(), values };
+      });
+      try {
         if (!Number.isFinite(value)) {
           const latest = this.store.latest();
           throw new NonFiniteLossError(
@@ -151,9 +156,11 @@ export class Trainer<D> {
           );
         }
         loss += value / parts.length;
-        out.loss.div(parts.length).backward();
-        for (const [k, t] of Object.entries(out.stats)) stats[k] = (stats[k] ?? 0) + t.item();
-      });
+        scaled.backward();
+      } finally {
+        scaled.dispose();
+      }
+      for (const [k, v] of values) stats[k] = (stats[k] ?? 0) + v;
     }
     // Averaged quantities of a split batch are means over its parts, like the reference's.
     for (const k of MOE_AVERAGES) {
