@@ -60,8 +60,10 @@ test('max_train_seconds ends pre-training after the step that crosses it, with t
   const dir = path.join(root, 'budget');
   const budget = 1.5;
   const config = sm.train.trainConfig({ ...tiny, mode: 'pretraining', vocab_filepath: vocab, num_train_steps: 1_000_000, max_train_seconds: budget, eval_frequency: 0, save_checkpoints_steps: 1_000_000 });
-  const run = await sm.train.pretrain(config, { workdir: dir, log: quiet });
+  const lines: string[] = [];
+  const run = await sm.train.pretrain({ ...config, log_frequency: 1 }, { workdir: dir, log: (line) => lines.push(line) });
   assert.equal(run.stopped, 'time_budget');
+  assert.ok(lines.some((l) => /^step \d+  loss \S+  \S+ steps\/s  \d+s of the 1\.5s budget left$/.test(l)), `progress names the budget:\n${lines.slice(0, 3).join('\n')}`);
   assert.ok(run.step > 0 && run.losses.length === run.step);
   assert.ok(run.trainSeconds >= budget && run.trainSeconds < budget + 5, `trained ${run.trainSeconds}s for a budget of ${budget}s`);
   assert.ok(run.eval && run.eval['masked_lm_accuracy']! >= 0 && run.eval['masked_lm_accuracy']! <= 1, 'the final evaluation ran');
@@ -73,7 +75,7 @@ test('max_train_seconds ends pre-training after the step that crosses it, with t
   const evals = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; step: number }).filter((l) => l.split === 'eval');
   assert.deepEqual(evals.map((l) => l.step), [run.step]);
   // Running it again resumes at a spent budget: no step more, as for a run at num_train_steps.
-  const again = await sm.train.pretrain(config, { workdir: dir, log: quiet });
+  const again = await sm.train.pretrain({ ...config, log_frequency: 1 }, { workdir: dir, log: quiet });
   assert.equal(again.step, run.step);
   assert.equal(again.losses.length, 0);
   assert.equal(again.stopped, 'time_budget');

@@ -192,12 +192,16 @@ export class Trainer<D> {
   }
 
   /** Progress: a rewritten line on a terminal, plain periodic lines otherwise. */
-  progress(step: number, total: number, loss: number, startedAt: bigint, startStep: number): void {
+  progress(step: number, total: number, loss: number, startedAt: bigint, startStep: number, budget?: { spent: number; seconds: number }): void {
     const now = process.hrtime.bigint();
     const elapsed = Number(now - startedAt) / 1e9;
     const rate = (step - startStep) / Math.max(elapsed, 1e-9);
     const eta = rate > 0 ? (total - step) / rate : Infinity;
-    const line = `step ${step}/${total}  loss ${loss.toFixed(4)}  ${rate.toFixed(2)} steps/s  ETA ${Number.isFinite(eta) ? `${Math.round(eta)}s` : '?'}`;
+    // Under a time budget the run ends at whichever comes first: the budget or the last step.
+    const left = budget && Math.max(0, budget.seconds - budget.spent) < eta
+      ? `${Math.round(Math.max(0, budget.seconds - budget.spent))}s of the ${budget.seconds}s budget left`
+      : `ETA ${Number.isFinite(eta) ? `${Math.round(eta)}s` : '?'}`;
+    const line = `step ${step}${left.startsWith('ETA') ? `/${total}` : ''}  loss ${loss.toFixed(4)}  ${rate.toFixed(2)} steps/s  ${left}`;
     if (process.stdout.isTTY && !this.options.log) {
       process.stdout.write(`\r${line}   `);
     } else if (step % this.config.log_frequency === 0 || step === total || Number(now - this.lastTick) > 30e9) {

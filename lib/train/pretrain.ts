@@ -127,8 +127,8 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<P
       options.onStep?.(step, r.loss);
       acc.add(r.stats);
       intervalSteps += 1;
-      trainer.progress(step, config.num_train_steps, r.loss, startedAt, startStep);
       trainSeconds += Number(process.hrtime.bigint() - stepStart) / 1e9;
+      trainer.progress(step, config.num_train_steps, r.loss, startedAt, startStep, budget > 0 ? { spent: trainSeconds, seconds: budget } : undefined);
       const outOfTime = budgetSpent();
       // The step that crosses the budget ends the run as the last step would: summaries, evaluation, checkpoint.
       const last = step === config.num_train_steps || outOfTime;
