@@ -70,6 +70,26 @@ Napi::Value releaseFreeMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// The C library's heap (glibc's mallinfo2): what native code holds, what malloc keeps free
+// without returning it to the system, summed over its arenas. Undefined elsewhere.
+Napi::Value nativeHeapStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 m = mallinfo2();
+  auto out = Napi::Object::New(env);
+  out.Set("inUseBytes", Napi::Number::New(env, static_cast<double>(m.uordblks + m.hblkhd)));
+  out.Set("freeBytes", Napi::Number::New(env, static_cast<double>(m.fordblks)));
+  out.Set("heapBytes", Napi::Number::New(env, static_cast<double>(m.arena)));
+  out.Set("mmapBytes", Napi::Number::New(env, static_cast<double>(m.hblkhd)));
+  out.Set("mmapCount", Napi::Number::New(env, static_cast<double>(m.hblks)));
+  out.Set("fastbinFreeBytes", Napi::Number::New(env, static_cast<double>(m.fsmblks)));
+  out.Set("topPadBytes", Napi::Number::New(env, static_cast<double>(m.keepcost)));
+  return out;
+#else
+  return env.Undefined();
+#endif
+}
+
 }  // namespace
 
 // glibc gives each thread that allocates its own arena (up to 8 per core); the tokenizer's worker
@@ -92,6 +112,7 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   SM_DEFINE(exports, cudaIsAvailable);
   SM_DEFINE(exports, cudaDeviceCount);
   SM_DEFINE(exports, releaseFreeMemory);
+  SM_DEFINE(exports, nativeHeapStats);
 }
 
 }  // namespace sm

@@ -14,8 +14,17 @@ export interface PretrainingOptions {
   maxPredictionsPerSeq?: number;
   /** Seeds pairing and masking (the corpus has its own seed). */
   seed?: number;
-  /** Documents tokenized per worker call. */
+  /** Documents tokenized per worker call at most. */
   documentsPerChunk?: number;
+  /**
+   * Characters of text tokenized per worker call at most (a call takes at least one document):
+   * bounds the memory a call holds at once. With long documents (whole speeches, books) and a
+   * short max_seq_length, most lines are too long to pair and are dropped, so a call over 32
+   * documents would tokenize megabytes of text to fill a few batches; allocating and freeing that
+   * every few steps made resident memory swing by tens of MB (V8's young generation and malloc
+   * fragmentation). Default 65,536.
+   */
+  charactersPerChunk?: number;
 }
 
 /** Everything needed to continue exactly after the last batch taken. */
@@ -69,13 +78,16 @@ export class PretrainingStream {
   private async refill(): Promise<void> {
     const documents: string[][] = [];
     const chunk = this.options.documentsPerChunk ?? 32;
-    while (documents.length < chunk) {
+    const maxChars = this.options.charactersPerChunk ?? 1 << 16;
+    let chars = 0;
+    while (documents.length < chunk && chars < maxChars) {
       const doc = await this.corpus.next();
       if (doc === undefined) {
         this.finished = true;
         break;
       }
       documents.push(documentLines(doc.text));
+      chars += doc.text.length;
     }
     const encoded = await this.options.tokenizer.encodeBatch(documents.flat());
     let offset = 0;

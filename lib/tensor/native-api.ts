@@ -258,4 +258,22 @@ export interface NativeAddon {
   cudaMemoryStats(index: number): CudaMemoryStats;
   cudaResetPeakMemory(index: number): void;
   releaseFreeMemory(): boolean;
+  nativeHeapStats(): NativeHeapStats | undefined;
+}
+
+/** glibc's heap, from mallinfo2() (summed over all malloc arenas). */
+export interface NativeHeapStats {
+  /** Bytes handed out by malloc and not yet freed (heap chunks and mmapped blocks). */
+  inUseBytes: number;
+  /** Bytes free inside the heap: malloc keeps them for reuse instead of returning them. */
+  freeBytes: number;
+  /** Bytes of heap (brk and arena) memory obtained from the system, in use or free. */
+  heapBytes: number;
+  /** Bytes in blocks served directly by mmap (large allocations). */
+  mmapBytes: number;
+  mmapCount: number;
+  /** Free bytes held in fastbins. */
+  fastbinFreeBytes: number;
+  /** Free bytes at the top of the main heap that malloc_trim could release. */
+  topPadBytes: number;
 }

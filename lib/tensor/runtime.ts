@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import { loadAddon, readBuildRecord } from './binding';
 import { N, THREADS_ENV } from './native';
+import type { NativeHeapStats } from './native-api';
 
 /** Intra-op threads libtorch uses (defaults to all cores; see SPARSE_MIXER_NUM_THREADS). */
 export function getNumThreads(): number {
@@ -19,6 +20,16 @@ export function setNumThreads(n: number): void {
  */
 export function releaseFreeMemory(): boolean {
   return N.releaseFreeMemory();
+}
+
+/**
+ * The C library's heap (glibc's mallinfo2, summed over arenas): bytes native code holds outside
+ * tensors as well as tensors' CPU storage, and bytes malloc keeps free. Undefined where the C
+ * library cannot tell (not glibc, or glibc older than 2.33).
+ */
+export function nativeHeap(): NativeHeapStats | undefined {
+  // An addon built before this binding existed (an older prebuild) cannot tell either.
+  return typeof N.nativeHeapStats === 'function' ? N.nativeHeapStats() : undefined;
 }
 
 export interface BlasInfo {
