@@ -204,6 +204,13 @@ class OurModel {
   }
 }
 
+/**
+ * A pause before each timed turn: BLAS and OpenMP worker threads keep spinning for a while after
+ * their last job (OpenBLAS up to ~0.1 s), and on a machine with few cores the other process's
+ * spinning workers would slow whichever side runs next.
+ */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
 function timeOnce(fn: () => void): number {
   const start = process.hrtime.bigint();
   fn();
@@ -289,8 +296,10 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
           for (let w = 0; w < options.warmup; w++) step();
           resetOurPeak(options.device);
           for (let r = 0; r < options.repeats; r++) {
+            await settle();
             oursSamples.push(timeOnce(step));
             if (peerLoaded && !peerError) {
+              await settle();
               const t = await peer!.request<PeerTime>({ cmd: 'time', pass, warmup: r === 0 ? options.warmup : 0, reps: 1 });
               if (t.error) peerError = t.error;
               else {

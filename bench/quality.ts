@@ -234,6 +234,7 @@ export async function benchQuality(options: QualityBenchOptions): Promise<Qualit
     const t0 = process.hrtime.bigint();
     const pre = await pretrain(pc, { workdir: pretrainDir, log });
     const preWall = seconds(t0);
+    if (pre.stopped === 'signal') throw new Error(`bench quality: interrupted during ${model} pre-training (checkpoint in ${pretrainDir})`);
     const mlm = metric(pre.eval, 'masked_lm_accuracy');
     log(`${model}: ${pre.step} steps in ${pre.trainSeconds.toFixed(1)}s (${pre.stopped}); held-out MLM accuracy ${mlm?.toFixed(4) ?? 'n/a'}`);
 
@@ -241,6 +242,7 @@ export async function benchQuality(options: QualityBenchOptions): Promise<Qualit
     const t1 = process.hrtime.bigint();
     const ft = await finetune(finetuneConfig(model, pretrainDir), { workdir: finetuneDir, log });
     const ftWall = seconds(t1);
+    if (ft.stopped === 'signal') throw new Error(`bench quality: interrupted during ${model} fine-tuning (checkpoint in ${finetuneDir})`);
     log(`${model}: SST-2 dev accuracy ${metric(ft.eval, 'accuracy')?.toFixed(4) ?? 'n/a'} (${ftWall.toFixed(0)}s)`);
 
     rows.push({
