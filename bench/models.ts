@@ -9,7 +9,7 @@ import { forwardIn } from '../lib/train/pretrain';
 import { AdamW } from '../lib/train/optimizer';
 import { syntheticPretrainingBatch, writePeerInputs, peerScript } from './model_inputs';
 import { PythonPeer } from './peer';
-import { median } from './timing';
+import { median, settle, timeOnce } from './timing';
 import { readPeakRss, resetPeakRss } from './rss';
 
 export type Pass = 'train' | 'infer';
@@ -163,7 +163,7 @@ class OurModel {
   readonly optimizer: AdamW;
   readonly batch: sm.PretrainingBatch;
 
-  constructor(readonly config: sm.ModelConfig, B: number, readonly precision: Precision, readonly device: sm.Device) {
+  constructor(config: sm.ModelConfig, B: number, readonly precision: Precision, readonly device: sm.Device) {
     this.model = new sm.PretrainingModel(config).to(device);
     this.optimizer = new AdamW(this.model);
     this.batch = syntheticPretrainingBatch(config, B, config.max_seq_length, 7, device);
@@ -202,19 +202,6 @@ class OurModel {
     this.model.dispose();
     sm.dispose(this.batch);
   }
-}
-
-/**
- * A pause before each timed turn: BLAS and OpenMP worker threads keep spinning for a while after
- * their last job (OpenBLAS up to ~0.1 s), and on a machine with few cores the other process's
- * spinning workers would slow whichever side runs next.
- */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
-
-function timeOnce(fn: () => void): number {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 function ourPeak(device: sm.Device): number | null {
@@ -296,10 +283,10 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
           for (let w = 0; w < options.warmup; w++) step();
           resetOurPeak(options.device);
           for (let r = 0; r < options.repeats; r++) {
-            await settle();
-            oursSamples.push(timeOnce(step));
+            await settle(300);
+            oursSamples.push(timeOnce(step) / 1000);
             if (peerLoaded && !peerError) {
-              await settle();
+              await settle(300);
               const t = await peer!.request<PeerTime>({ cmd: 'time', pass, warmup: r === 0 ? options.warmup : 0, reps: 1 });
               if (t.error) peerError = t.error;
               else {

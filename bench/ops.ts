@@ -3,7 +3,7 @@
 import * as path from 'path';
 import * as sm from '../lib/tensor';
 import { PythonPeer } from './peer';
-import { median } from './timing';
+import { median, settle } from './timing';
 
 const F = sm.functional;
 
@@ -64,7 +64,6 @@ function makeOps(): Record<string, Op> {
   };
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
 
 function timeOurs(op: Op, iters: number): number {
   const start = process.hrtime.bigint();
@@ -96,10 +95,10 @@ export async function benchOps(options: OpsBenchOptions): Promise<OpsBenchReport
       for (let round = 0; round < options.rounds; round++) {
         // A pause before each side's round lets the other side's OpenMP workers stop spinning;
         // on 2 cores their busy-waiting would otherwise eat into the round being timed.
-        await settle();
+        await settle(30);
         ours.push(timeOurs(op, iters));
         if (peer) {
-          await settle();
+          await settle(30);
           theirs.push((await peer.request<{ us: number }>({ op: name, iters, threads: options.threads })).us);
         }
       }

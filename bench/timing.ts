@@ -26,3 +26,12 @@ export function timeInterleaved(fns: Record<string, () => void>, rounds: number)
   for (let r = 0; r < rounds; r++) for (const [name, fn] of Object.entries(fns)) samples[name]!.push(timeOnce(fn));
   return Object.fromEntries(Object.entries(samples).map(([name, xs]) => [name, median(xs)]));
 }
+
+/**
+ * A pause before a timed turn when two processes take turns: BLAS and OpenMP worker threads keep
+ * spinning for a while after their last job (OpenBLAS up to ~0.1 s), and on a machine with few
+ * cores the other process's spinning workers would slow whichever side runs next.
+ */
+export function settle(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
