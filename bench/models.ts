@@ -299,7 +299,6 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
           const theirMeasure = peerSamples.length ? measurement(peerSamples, B, L, flops[pass], peakGflops, peerPeak) : null;
           if (peerError) log(`${name} ${pass}: PyTorch peer failed: ${peerError}`);
           const result: PassResult = { ours: ourMeasure, pytorch: theirMeasure, ratio: theirMeasure ? ourMeasure.seconds / theirMeasure.seconds : null };
-          if (options.hfBert && peer && config.model_arch === 'BERT') result.hf_bert = await timeHfBert(peer, config, scratch, ours.batch, pass, peakGflops, options);
           row.passes[pass] = result;
           log(
             `${name.padEnd(24)} ${pass.padEnd(5)} ours ${ourMeasure.seconds.toFixed(3)} s` +
@@ -307,6 +306,8 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
               `, MFU ${(ourMeasure.mfu * 100).toFixed(1)}%`,
           );
         }
+        // Last, since loading it replaces the port in the peer.
+        if (options.hfBert && peer && config.model_arch === 'BERT') await timeHfBert(peer, row, config, scratch, ours.batch, peakGflops, options);
       } finally {
         ours.dispose();
       }
@@ -331,19 +332,25 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
   };
 }
 
-/** Hugging Face BertForPreTraining at the same shapes (timing only: its own random weights). */
-async function timeHfBert(peer: PythonPeer, config: sm.ModelConfig, dir: string, batch: sm.PretrainingBatch, pass: Pass, peakGflops: number, options: ModelsBenchOptions): Promise<Measurement | null> {
+/** Hugging Face BertForPreTraining at the same shapes (timing only: its own random weights), each pass of row. */
+async function timeHfBert(peer: PythonPeer, row: ModelRow, config: sm.ModelConfig, dir: string, batch: sm.PretrainingBatch, peakGflops: number, options: ModelsBenchOptions): Promise<void> {
   const files = writePeerInputs(dir, undefined, batch);
   const load = await peer.request<{ error?: string }>({ cmd: 'load', config, weights: null, batch: files.batch, device: options.device, precision: options.precision, threads: options.threads, seed: 0, dispatch: options.peerDispatch, impl: 'hf-bert' });
   if (load.error) {
     options.log(`HF BERT: ${load.error}`);
-    return null;
+    return;
   }
-  const t = await peer.request<PeerTime>({ cmd: 'time', pass, warmup: options.warmup, reps: options.repeats });
-  if (t.error || !t.seconds) return null;
   const [B, L] = batch.input_ids.shape as [number, number];
   const P = batch.masked_lm_positions.shape[1]!;
-  return measurement(t.seconds, B, L, stepFlops(config, B, P)[pass], peakGflops, t.peak_bytes ?? null);
+  for (const [pass, result] of Object.entries(row.passes) as [Pass, PassResult][]) {
+    const t = await peer.request<PeerTime>({ cmd: 'time', pass, warmup: options.warmup, reps: options.repeats });
+    if (t.error || !t.seconds) {
+      options.log(`HF BERT ${pass}: ${t.error ?? 'no timings'}`);
+      continue;
+    }
+    result.hf_bert = measurement(t.seconds, B, L, stepFlops(config, B, P)[pass], peakGflops, t.peak_bytes ?? null);
+    options.log(`${row.model.padEnd(24)} ${pass.padEnd(5)} HF BERT ${result.hf_bert.seconds.toFixed(3)} s, ours/HF ${(result.ours.seconds / result.hf_bert.seconds).toFixed(2)}`);
+  }
 }
 
 /** Sparse Mixer and Fast Sparse Mixer over BERT of the same size family, per pass. */

@@ -85,10 +85,15 @@ class Attention(nn.Module):
         B, N, d = x.shape
         split = lambda t: t.reshape(B, N, self.heads, d // self.heads).transpose(1, 2)
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        # Replacement (not addition) of masked scores, like lib/model/attention.ts.
-        scores = (q @ k.transpose(-2, -1) * (1 / math.sqrt(d // self.heads))).masked_fill(mask, -1e10)
-        w = F.dropout(torch.softmax(scores, -1), self.rate, self.training)
-        return self.output((w @ v).transpose(1, 2).reshape(B, N, d))
+        if hasattr(F, "scaled_dot_product_attention") and q.dtype != torch.float64:
+            # Fused, as lib/model/attention.ts with libtorch >= 2.0: an additive -1e10 mask there too.
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype) * -1e10,
+                                                 dropout_p=self.rate if self.training else 0.0)
+        else:
+            # Replacement (not addition) of masked scores, like lib/model/attention.ts.
+            scores = (q @ k.transpose(-2, -1) * (1 / math.sqrt(d // self.heads))).masked_fill(mask, -1e10)
+            ctx = F.dropout(torch.softmax(scores, -1), self.rate, self.training) @ v
+        return self.output(ctx.transpose(1, 2).reshape(B, N, d))
 
 
 class Mixing(nn.Module):

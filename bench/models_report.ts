@@ -29,6 +29,8 @@ interface TableRow {
   memOurs: string;
   memPytorch: string;
   loss: string;
+  hf: string;
+  ratioHf: string;
 }
 
 const HEADERS: TableRow = {
@@ -44,7 +46,15 @@ const HEADERS: TableRow = {
   memOurs: 'peak mem ours',
   memPytorch: 'peak mem PyTorch',
   loss: '|Δloss|',
+  hf: 'HF BERT s/step',
+  ratioHf: 'ours/HF',
 };
+
+/** The table's columns: the Hugging Face ones only when some row has an HF BERT timing. */
+function columns(report: ModelsBenchReport): (keyof TableRow)[] {
+  const withHf = report.rows.some((r) => Object.values(r.passes).some((p) => p.hf_bert));
+  return (Object.keys(HEADERS) as (keyof TableRow)[]).filter((k) => withHf || (k !== 'hf' && k !== 'ratioHf'));
+}
 
 function tableRows(report: ModelsBenchReport): TableRow[] {
   const rows: TableRow[] = [];
@@ -63,6 +73,8 @@ function tableRows(report: ModelsBenchReport): TableRow[] {
         memOurs: mib(p.ours.peak_bytes),
         memPytorch: mib(p.pytorch?.peak_bytes),
         loss: r.loss_difference == null ? '–' : r.loss_difference.toExponential(1),
+        hf: fixed(p.hf_bert?.seconds, 3),
+        ratioHf: p.hf_bert ? (p.ours.seconds / p.hf_bert.seconds).toFixed(2) : '–',
       });
     }
   }
@@ -94,7 +106,7 @@ function settingsLine(report: ModelsBenchReport): string {
 
 /** The results as aligned plain-text tables. */
 export function formatModelsTable(report: ModelsBenchReport): string {
-  const keys = Object.keys(HEADERS) as (keyof TableRow)[];
+  const keys = columns(report);
   const lines = [settingsLine(report), '', ...align([keys.map((k) => HEADERS[k]), ...tableRows(report).map((r) => keys.map((k) => r[k]))])];
   if (report.speedups.length) {
     lines.push('', 'speed-up over BERT (BERT seconds / model seconds)', ...align([['model', 'pass', 'ours', 'PyTorch', 'paper'], ...speedupRows(report)]));
@@ -109,7 +121,7 @@ function markdownTable(rows: string[][]): string {
 
 /** A Markdown report: settings, the throughput table, the speed-ups and the chart. */
 export function modelsMarkdown(report: ModelsBenchReport, chartFile = 'models.svg'): string {
-  const keys = Object.keys(HEADERS) as (keyof TableRow)[];
+  const keys = columns(report);
   const parts = [
     '# sparse-mixer bench models',
     '',
@@ -119,7 +131,8 @@ export function modelsMarkdown(report: ModelsBenchReport, chartFile = 'models.sv
     'Seconds per step are medians of interleaved rounds (ours, then PyTorch, in turn). A training step is forward, ' +
       'backward and AdamW on the pre-training model (MLM + NSP + MoE losses, dropout on); inference is an eval-mode ' +
       'encoder forward without gradients. MFU: analytic model FLOPs per second over the measured matmul peak. ' +
-      '|Δloss|: our eval loss minus PyTorch\'s on the same weights and batch.',
+      '|Δloss|: our eval loss minus PyTorch\'s on the same weights and batch. HF BERT: Hugging Face ' +
+      'transformers\' BertForPreTraining at the same shapes and precision, timed by the peer (its own weights).',
     '',
     markdownTable([keys.map((k) => HEADERS[k]), ...tableRows(report).map((r) => keys.map((k) => r[k]))]),
     '',
@@ -139,16 +152,18 @@ function escapeXml(s: string): string {
 export function modelsSvg(report: ModelsBenchReport): string {
   const passes = (['train', 'infer'] as const).filter((p) => report.rows.some((r) => r.passes[p]));
   const bar = 12;
-  const rowHeight = 2 * bar + 10;
   const labelWidth = 190;
   const plotWidth = 430;
   const panelGap = 40;
-  const colors = { ours: '#3b6fb6', pytorch: '#e0892b' };
+  const colors = { ours: '#3b6fb6', pytorch: '#e0892b', hf: '#5aa25a' };
+  const withHf = report.rows.some((r) => Object.values(r.passes).some((p) => p.hf_bert));
+  const rowHeight = (withHf ? 3 : 2) * bar + 10;
   const all: number[] = [];
   for (const r of report.rows) {
     for (const p of Object.values(r.passes)) {
       all.push(p.ours.tokens_per_sec);
       if (p.pytorch) all.push(p.pytorch.tokens_per_sec);
+      if (p.hf_bert) all.push(p.hf_bert.tokens_per_sec);
     }
   }
   const lo = 10 ** Math.floor(Math.log10(Math.min(...all)));
@@ -164,7 +179,7 @@ export function modelsSvg(report: ModelsBenchReport): string {
       const p = r.passes[pass];
       if (!p) continue;
       out.push(`<text x="${labelWidth - 8}" y="${y + bar + 4}" text-anchor="end">${escapeXml(r.model)}</text>`);
-      const bars: [keyof typeof colors, Measurement | null][] = [['ours', p.ours], ['pytorch', p.pytorch]];
+      const bars: [keyof typeof colors, Measurement | null | undefined][] = [['ours', p.ours], ['pytorch', p.pytorch], ['hf', p.hf_bert]];
       bars.forEach(([who, m], k) => {
         if (!m) return;
         const yy = y + k * bar;
@@ -180,7 +195,8 @@ export function modelsSvg(report: ModelsBenchReport): string {
     y += panelGap;
   }
   const legend = `<rect x="${labelWidth}" y="8" width="10" height="10" fill="${colors.ours}"/><text x="${labelWidth + 14}" y="17">ours</text>` +
-    `<rect x="${labelWidth + 60}" y="8" width="10" height="10" fill="${colors.pytorch}"/><text x="${labelWidth + 74}" y="17">PyTorch eager</text>`;
+    `<rect x="${labelWidth + 60}" y="8" width="10" height="10" fill="${colors.pytorch}"/><text x="${labelWidth + 74}" y="17">PyTorch eager</text>` +
+    (withHf ? `<rect x="${labelWidth + 180}" y="8" width="10" height="10" fill="${colors.hf}"/><text x="${labelWidth + 194}" y="17">HF BERT</text>` : '');
   const width = labelWidth + plotWidth + 70;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">`,

@@ -30,9 +30,19 @@ export interface MoeResult {
   ms: number;
 }
 
+/** Bytes an op must move through memory, over its time; of_copy: the share of a plain copy's rate. */
+export interface BandwidthResult {
+  op: 'copy' | 'dispatch' | 'combine';
+  bytes: number;
+  ms: number;
+  gb_per_s: number;
+  of_copy: number;
+}
+
 export interface MoeBenchReport {
   results: MoeResult[];
   ratios: Record<string, number>;
+  bandwidth: { tokens: number; hidden: number; experts: number; capacity: number; dtype: string; results: BandwidthResult[] };
   training_step?: { preset: string; batch: string; fused_ms: number; masked_ms: number; speedup: number };
   threads: number;
   device: string;
@@ -53,7 +63,55 @@ function layerFor(shape: MoeShape, impl: 'masked' | 'fused', device: sm.Device, 
   return new sm.MoeLayer(sm.nn.initContext(0, 0.02, dtype, device), config);
 }
 
-export function benchMoe(options: { repeats: number; device: sm.Device; dtype: sm.DType; shapes?: string[]; trainingStep: boolean; log: (s: string) => void }): MoeBenchReport {
+/**
+ * Fused dispatch and combine alone (routing done beforehand), at Sparse Mixer base widths over
+ * `tokens` tokens, as memory bandwidth: the bytes each must read and write over its time, against a
+ * plain device copy in the same run (the practical ceiling). Each timing covers `inner` calls and
+ * one synchronisation, so that launch latency and the sync do not dominate on a GPU.
+ */
+export function dispatchCombineBandwidth(options: { device: sm.Device; dtype: sm.DType; tokens: number; repeats: number; inner: number }): MoeBenchReport['bandwidth'] {
+  const [H, E, T] = [512, 16, Math.min(4096, options.tokens)];
+  if (options.tokens % T !== 0) throw new Error(`tokens must be a multiple of ${T}, got ${options.tokens}`);
+  const G = options.tokens / T;
+  const C = T / E; // experts-choose at capacity factor 1.0
+  const elt = options.dtype === 'float32' ? 4 : options.dtype === 'float64' ? 8 : 2;
+  const { device, dtype } = options;
+  return sm.tidy(() => {
+    const g = new sm.Generator(5);
+    const x = sm.randn([G, T, H], { generator: g, device, dtype });
+    const r = sm.fusedMoe.route(F.softmax(sm.randn([G, T, E], { generator: g, device }), -1), 'experts_choose', { capacity: C });
+    const weight = sm.rand([G, E, C], { generator: g, device }).to(dtype);
+    const y = sm.randn([E, G * C, H], { generator: g, device, dtype });
+    const rows = E * G * C * H * elt; // the expert-side buffer, [E, G·C, H]
+    const table = E * G * C * 8; // int64 slot table
+    const ops: Record<BandwidthResult['op'], { bytes: number; run: () => sm.Tensor }> = {
+      copy: { bytes: 2 * rows, run: () => y.clone() },
+      dispatch: { bytes: 2 * rows + table, run: () => sm.fusedMoe.dispatch(x, r.slotToken) },
+      combine: { bytes: rows + G * T * H * elt + table + E * G * C * 4, run: () => sm.fusedMoe.combine(y, r.slotToken, weight, T) },
+    };
+    const fns = Object.fromEntries(
+      Object.entries(ops).map(([name, op]) => [
+        name,
+        () => {
+          for (let i = 0; i < options.inner; i++) sm.tidy(() => void op.run());
+          sm.cuda.synchronize();
+        },
+      ]),
+    );
+    const ms = timeInterleaved(fns, options.repeats);
+    const rate = (name: BandwidthResult['op']) => ops[name].bytes / ((ms[name]! / options.inner) * 1e-3) / 1e9;
+    const results = (Object.keys(ops) as BandwidthResult['op'][]).map((op) => ({
+      op,
+      bytes: ops[op].bytes,
+      ms: ms[op]! / options.inner,
+      gb_per_s: rate(op),
+      of_copy: rate(op) / rate('copy'),
+    }));
+    return { tokens: options.tokens, hidden: H, experts: E, capacity: C, dtype, results };
+  });
+}
+
+export function benchMoe(options: { repeats: number; device: sm.Device; dtype: sm.DType; shapes?: string[]; trainingStep: boolean; bandwidthTokens?: number; log: (s: string) => void }): MoeBenchReport {
   const results: MoeResult[] = [];
   const ratios: Record<string, number> = {};
   const shapes = MOE_SHAPES.filter((s) => !options.shapes || options.shapes.includes(s.name));
@@ -97,7 +155,15 @@ export function benchMoe(options: { repeats: number; device: sm.Device; dtype: s
         'fused layer': () => finish(fused.forward(input()).output),
         'masked layer': () => finish(masked.forward(input()).output),
       };
-      const tidied = Object.fromEntries(Object.entries(fns).map(([k, fn]) => [k, () => sm.tidy(fn)]));
+      // Synchronised, so that a GPU's queued work is inside the timing.
+      const tidied = Object.fromEntries(Object.entries(fns).map(([k, fn]) => [
+          k,
+          () => {
+            sm.tidy(fn);
+            sm.cuda.synchronize();
+          },
+        ]),
+      );
       const ms = timeInterleaved(tidied, options.repeats);
       for (const [key, value] of Object.entries(ms)) {
         const [impl, part] = key.split(' ') as [MoeResult['impl'], MoeResult['part']];
@@ -135,6 +201,7 @@ export function benchMoe(options: { repeats: number; device: sm.Device; dtype: s
       steps[impl] = () => {
         sm.tidy(() => model.forward(batch).loss.backward());
         for (const p of model.parameters()) p.zeroGrad();
+        sm.cuda.synchronize();
       };
       cleanup.push(() => {
         model.dispose();
@@ -147,5 +214,12 @@ export function benchMoe(options: { repeats: number; device: sm.Device; dtype: s
     options.log(`training step (forward+backward) sparse-mixer-small ${B}x128: fused ${ms['fused']!.toFixed(1)} ms, masked ${ms['masked']!.toFixed(1)} ms`);
     trainingStep = { preset: 'sparse-mixer-small', batch: '8x128', fused_ms: ms['fused']!, masked_ms: ms['masked']!, speedup: ms['masked']! / ms['fused']! };
   }
-  return { results, ratios, ...(trainingStep ? { training_step: trainingStep } : {}), threads: sm.getNumThreads(), device: options.device };
+  const onCuda = options.device.startsWith('cuda');
+  const bandwidth = dispatchCombineBandwidth({
+    device: options.device, dtype: options.dtype, tokens: options.bandwidthTokens ?? (onCuda ? 64 * 512 : 8 * 512), repeats: options.repeats, inner: onCuda ? 50 : 3,
+  });
+  for (const b of bandwidth.results) {
+    options.log(`bandwidth ${b.op.padEnd(8)} ${(b.bytes / 2 ** 20).toFixed(0).padStart(6)} MiB in ${b.ms.toFixed(3)} ms: ${b.gb_per_s.toFixed(0)} GB/s, ${(b.of_copy * 100).toFixed(0)}% of copy`);
+  }
+  return { results, ratios, bandwidth, ...(trainingStep ? { training_step: trainingStep } : {}), threads: sm.getNumThreads(), device: options.device };
 }

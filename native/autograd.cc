@@ -127,12 +127,12 @@ bool cudaDeviceArg(const Napi::CallbackInfo& info, size_t i) {
   return device == "cuda";
 }
 
-// (device, dtype) -> the state before, to hand back to autocastExit.
+// (device, dtype, enabled) -> the state before, to hand back to autocastExit.
 Napi::Value autocastEnter(const Napi::CallbackInfo& info) {
   bool cuda = cudaDeviceArg(info, 0);
   AutocastState previous = getAutocast(cuda);
   at::autocast::increment_nesting();
-  setAutocastState(cuda, {true, dtypeArg(info, 1)});
+  setAutocastState(cuda, {boolArg(info, 2), dtypeArg(info, 1)});
   auto out = Napi::Object::New(info.Env());
   out.Set("enabled", Napi::Boolean::New(info.Env(), previous.enabled));
   out.Set("dtype", Napi::Number::New(info.Env(), dtypeCode(previous.dtype)));

@@ -138,15 +138,22 @@ Napi::Value generatorFree(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The default CPU generator's state (dropout, jitter, unseeded rand), for exact resumption.
+// A device's default generator: the CPU's, or a GPU's (CUDA dropout draws from its own).
+at::Generator defaultGenerator(const at::Device& device) {
+  if (device.is_cpu()) return at::detail::getDefaultCPUGenerator();
+  if (device.is_cuda() && !at::hasCUDA()) throw std::runtime_error("no CUDA device: cannot use the generator of " + device.str());
+  return at::globalContext().defaultGenerator(device);
+}
+
+// A default generator's state (dropout, jitter, unseeded rand), for exact resumption.
 Napi::Value getRngState(const Napi::CallbackInfo& info) {
-  auto gen = at::detail::getDefaultCPUGenerator();
+  auto gen = defaultGenerator(deviceArg(info, 0));
   std::lock_guard<std::mutex> lock(gen.mutex());
   return wrap(info.Env(), gen.get_state());
 }
 
 Napi::Value setRngState(const Napi::CallbackInfo& info) {
-  auto gen = at::detail::getDefaultCPUGenerator();
+  auto gen = defaultGenerator(deviceArg(info, 1));
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(tensorArg(info, 0));
   return info.Env().Undefined();

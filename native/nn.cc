@@ -2,6 +2,13 @@
 #include "args.h"
 #include "registry.h"
 
+// Fused attention arrived in libtorch 2.0; 1.13 (Debian's) lacks it and keeps the matmul path.
+#if __has_include(<ATen/ops/scaled_dot_product_attention.h>)
+#define SM_HAS_SDPA 1
+#else
+#define SM_HAS_SDPA 0
+#endif
+
 namespace sm {
 namespace {
 
@@ -29,6 +36,18 @@ Napi::Value logSoftmax(const Napi::CallbackInfo& info) {
 
 Napi::Value dropout(const Napi::CallbackInfo& info) {
   return wrap(info.Env(), at::dropout(tensorArg(info, 0), doubleArg(info, 1), boolArg(info, 2)));
+}
+
+// (q, k, v, additiveMask?, dropoutP): softmax(q·kᵀ/√d + mask)·v in one fused kernel (flash,
+// memory-efficient or cuDNN, as libtorch chooses), without materialising the scores.
+Napi::Value scaledDotProductAttention(const Napi::CallbackInfo& info) {
+#if SM_HAS_SDPA
+  return wrap(info.Env(), at::scaled_dot_product_attention(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2),
+                                                           optionalTensorArg(info, 3), doubleArg(info, 4), false));
+#else
+  throw std::runtime_error("scaled dot-product attention needs libtorch 2.0 or newer; this addon was built against " +
+                           std::string(TORCH_VERSION));
+#endif
 }
 
 Napi::Value embedding(const Napi::CallbackInfo& info) {
@@ -67,6 +86,8 @@ void registerNN(Napi::Env env, Napi::Object exports) {
   SM_DEFINE(exports, softmax);
   SM_DEFINE(exports, logSoftmax);
   SM_DEFINE(exports, dropout);
+  SM_DEFINE(exports, scaledDotProductAttention);
+  exports.Set("hasScaledDotProductAttention", Napi::Boolean::New(env, SM_HAS_SDPA != 0));
   SM_DEFINE(exports, embedding);
   SM_DEFINE(exports, crossEntropy);
   SM_DEFINE(exports, mseLoss);

@@ -312,6 +312,39 @@ test('autocast on the cpu with bfloat16 lowers matmul and linear, and restores a
   });
 });
 
+test('autocast with enabled: false turns it off inside an autocast scope, and back on after', { skip: cpuAutocastSupport() }, () => {
+  sm.tidy(() => {
+    const a = sm.randn([3, 4]);
+    sm.autocast(
+      () => {
+        const inner = sm.autocast(() => [sm.isAutocastEnabled('cpu'), a.matmul(a.T).dtype] as const, { device: 'cpu', enabled: false });
+        assert.deepEqual(inner, [false, 'float32']);
+        assert.equal(sm.isAutocastEnabled('cpu'), true);
+        assert.equal(a.matmul(a.T).dtype, 'bfloat16');
+      },
+      { device: 'cpu' },
+    );
+    assert.equal(sm.isAutocastEnabled('cpu'), false);
+  });
+});
+
+test('under autocast the MoE router stays float32 while the experts run in bfloat16', { skip: cpuAutocastSupport() }, () => {
+  sm.tidy(() => {
+    for (const dispatch_impl of ['fused', 'masked', 'scatter'] as const) {
+      const config = sm.modelConfig({ d_model: 8, d_emb: 8, d_ff: 12, num_experts: 4, max_seq_length: 8, dispatch_impl, router_type: 'tokens_choose' });
+      const layer = new sm.MoeLayer(sm.nn.initContext(3, 0.5), config).train(false);
+      const x = sm.randn([2, 8, 8], { generator: new sm.Generator(1) });
+      const plain = layer.forward(x);
+      const mixed = sm.autocast(() => layer.forward(x), { device: 'cpu', dtype: 'bfloat16' });
+      assert.equal(mixed.stats.routerConfidence.dtype, 'float32', `${dispatch_impl}: router probabilities in float32`);
+      assert.equal(mixed.stats.zLoss.dtype, 'float32', `${dispatch_impl}: router logits in float32`);
+      // Same routing decisions, so the same tokens are dispatched as in float32.
+      assert.equal(mixed.stats.fractionLeftBehind.item(), plain.stats.fractionLeftBehind.item(), dispatch_impl);
+      assertClose(values(mixed.stats.zLoss), values(plain.stats.zLoss), 1e-6);
+    }
+  });
+});
+
 test('autocast rejects bad options', () => {
   assert.throws(() => sm.autocast(() => 0, { device: 'tpu' as never }), TypeError);
   assert.throws(() => sm.autocast(() => 0, { device: 'cpu', dtype: 'float64' as never }), TypeError);

@@ -10,7 +10,8 @@ import { benchModels, speedups, splitPreset, stepFlops, type ModelRow } from '..
 import { formatModelsTable, modelsMarkdown, modelsSvg } from '../bench/models_report';
 import * as sm from '../lib';
 
-const PYTHON = '/usr/bin/python3';
+const PYTHON = process.env['SM_TEST_PYTHON'] || '/usr/bin/python3';
+const hasTransformers = spawnSync(PYTHON, ['-c', 'import transformers'], { encoding: 'utf8' }).status === 0;
 const noTorch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0 && `${PYTHON} cannot import torch`;
 const root = path.resolve(__dirname, '..', '..');
 
@@ -72,6 +73,32 @@ test('bench models: ours and PyTorch side by side, same loss, speed-ups over BER
   assert.equal((svg.match(/<rect [^>]*fill="#e0892b"/g) ?? []).length, 5, 'one bar per model and pass for PyTorch, plus the legend');
   assert.ok(lines.some((l) => /sparse-mixer-tiny\s+train ours .* ratio/.test(l)), lines.join('\n'));
   assert.equal(sm.memory().numTensors, 0, 'the benchmark frees every tensor it made');
+});
+
+test('bench models --hf-bert times Hugging Face BERT after the port, or says why it cannot', { skip: noTorch, timeout: 300_000 }, async () => {
+  const lines: string[] = [];
+  const report = await benchModels({
+    models: ['bert-tiny'], batchSize: 2, seqLength: 16, vocabSize: 100, device: 'cpu', precision: 'float32', threads: 1,
+    warmup: 1, repeats: 2, passes: ['train', 'infer'], python: PYTHON, peerDispatch: 'masked', hfBert: true, log: (line) => lines.push(line),
+  });
+  const passes = report.rows[0]!.passes;
+  // The port is timed before HF BERT replaces it in the peer: its loss still matches ours.
+  assert.ok(report.rows[0]!.loss_difference! < 1e-4);
+  for (const pass of ['train', 'infer'] as const) assert.equal(passes[pass]!.pytorch!.samples.length, 2);
+  if (!hasTransformers) {
+    assert.ok(lines.some((l) => /HF BERT: .*transformers/.test(l)), lines.join('\n'));
+    assert.ok(!formatModelsTable(report).includes('HF BERT'), 'no HF columns without HF timings');
+    return;
+  }
+  for (const pass of ['train', 'infer'] as const) {
+    const hf = passes[pass]!.hf_bert!;
+    assert.equal(hf.samples.length, 2);
+    assert.ok(hf.seconds > 0);
+  }
+  assert.match(formatModelsTable(report), /HF BERT s\/step\s+ours\/HF/);
+  assert.match(modelsMarkdown(report), /\| HF BERT s\/step \| ours\/HF \|/);
+  assert.equal((modelsSvg(report).match(/<rect [^>]*fill="#5aa25a"/g) ?? []).length, 3, 'a bar per pass, plus the legend');
+  assert.ok(lines.some((l) => /bert-tiny\s+infer HF BERT .* ours\/HF/.test(l)), lines.join('\n'));
 });
 
 test('bench models without a peer reports our figures and says why', { timeout: 120_000 }, async () => {

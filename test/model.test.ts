@@ -223,9 +223,14 @@ test('train/eval mode: dropout only in training; to(dtype) moves parameters in p
   m.train();
   assert.notDeepEqual(run(), run());
   const weight = m.classifier.weight;
+  sm.tidy(() => m.forward(batch).logits.sum().backward());
   m.to('float64');
   assert.equal(weight.dtype, 'float64', 'the same tensor object now holds float64 data');
   assert.ok(m.parameters().every((p) => p.dtype === 'float64' && p.requiresGrad));
+  sm.tidy(() => {
+    assert.equal(weight.grad!.dtype, 'float64', 'gradients follow their parameters');
+    m.forward(batch).logits.sum().backward(); // accumulates onto the moved gradients
+  });
   m.dispose();
   sm.dispose(batch);
 });
@@ -286,4 +291,40 @@ test('a tiny Sparse Mixer learns a synthetic sequence task (backward + update en
   model.dispose();
   sm.dispose([m1, m2]);
   g.dispose();
+});
+
+test('fused scaled dot-product attention (libtorch >= 2.0) gives the values and gradients of the matmul path', () => {
+  if (!sm.functional.hasScaledDotProductAttention) {
+    assert.throws(() => sm.tidy(() => sm.functional.scaledDotProductAttention(sm.ones([1, 2, 4]), sm.ones([1, 2, 4]), sm.ones([1, 2, 4]))), /needs libtorch 2\.0 or newer/);
+    return;
+  }
+  sm.tidy(() => {
+    const g = new sm.Generator(3);
+    const [q, k, v] = [0, 1, 2].map(() => sm.randn([2, 2, 6, 4], { generator: g }));
+    const bias = sm.tensor([[0, 0, 0, -1e10, 0, -1e10]], { dtype: 'float32' }).reshape([1, 1, 1, 6]);
+    const fused = sm.functional.scaledDotProductAttention(q!, k!, v!, { mask: bias });
+    const plain = sm.functional.softmax(q!.matmul(k!.transpose(-2, -1)).mul(0.5).add(bias), -1).matmul(v!);
+    assertClose(Array.from(fused.dataSync() as Float32Array), Array.from(plain.dataSync() as Float32Array), 1e-5);
+  });
+  // Whole models, padding included: float32 runs the fused kernel, float64 the matmul path (where
+  // a padded query's row is fully masked); losses and every gradient agree.
+  for (const arch of ['BERT', 'LINEAR'] as const) {
+    const c = sm.modelConfig({ ...TINY, model_arch: arch, num_attention_layers: 2, dropout_rate: 0, mixing_dropout_rate: 0, init_std: 0.5 });
+    const m = new sm.PretrainingModel(c).eval();
+    const batch = batchFor(c);
+    const lossAndGrads = () =>
+      sm.tidy(() => {
+        for (const p of m.parameters()) p.zeroGrad();
+        const loss = m.forward(batch).loss;
+        loss.backward();
+        return { loss: loss.item(), grads: m.parameters().map((p) => Array.from(p.grad!.to('float64').dataSync() as Float64Array)) };
+      });
+    const fused = lossAndGrads();
+    m.to('float64');
+    const exact = lossAndGrads();
+    assert.ok(Math.abs(fused.loss - exact.loss) <= 1e-5 * Math.abs(exact.loss), `${arch}: float32 ${fused.loss} vs float64 ${exact.loss}`);
+    exact.grads.forEach((g, i) => assertClose(fused.grads[i]!, g, 1e-4, `${arch}: ${m.namedParameters()[i]![0]} gradient`));
+    m.dispose();
+    sm.dispose(Object.values(batch));
+  }
 });

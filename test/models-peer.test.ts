@@ -1,7 +1,8 @@
 // Our models against an independent PyTorch eager port (bench/models_peer.py): the same weights
 // and batch give the same eval loss, and one AdamW step on each side gives the same next loss
 // (which checks gradients and the optimizer too). Also the peer's own dispatch forms, its error
-// replies and its timing request. Skipped when /usr/bin/python3 has no torch.
+// replies and its timing request. Skipped when the Python (SM_TEST_PYTHON, default /usr/bin/python3,
+// Debian's, over the same libtorch as ours) has no torch.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
@@ -14,7 +15,7 @@ import { saveSafetensors } from '../lib/train/checkpoint';
 import { PythonPeer } from '../bench/peer';
 import { peerScript, syntheticPretrainingBatch, writePeerInputs } from '../bench/model_inputs';
 
-const PYTHON = '/usr/bin/python3';
+const PYTHON = process.env['SM_TEST_PYTHON'] || '/usr/bin/python3';
 const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
 const skip = probe.status === 0 ? false : `${PYTHON} cannot import torch (${(probe.stderr || String(probe.error)).trim().split('\n').pop()})`;
 

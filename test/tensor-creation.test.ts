@@ -563,6 +563,23 @@ test('without CUDA, cuda.synchronize() is a no-op and memory statistics say ther
   assert.throws(() => sm.cuda.resetPeakMemory(0), /no CUDA support/);
 });
 
+function rngRoundTrip(device: sm.Device): void {
+  sm.tidy(() => {
+    const state = sm.getRngState(device);
+    assert.equal(state.dtype, 'uint8');
+    const first = values(sm.rand([8], { device }));
+    sm.setRngState(state, device);
+    assert.deepEqual(values(sm.rand([8], { device })), first, 'the same numbers after restoring the state');
+  });
+}
+
+test('a default generator state restores the same random numbers', () => rngRoundTrip('cpu'));
+
+test('without CUDA, the CUDA generator state is a clear error', { skip: sm.cuda.isAvailable() && 'CUDA is available' }, () => {
+  assert.throws(() => sm.getRngState('cuda'), /getRngState: no CUDA device: cannot use the generator of cuda/);
+  assert.throws(() => sm.getRngState('tpu' as sm.Device), TypeError);
+});
+
 // ---- CUDA ----
 
 test('CUDA: create on cuda, compute, read back on the cpu', { skip: noCuda }, () => {
@@ -595,6 +612,8 @@ test('CUDA: seeded generators give the same numbers on cuda and cpu', { skip: no
     g2.dispose();
   }
 });
+
+test('CUDA: the GPU generator state restores the same dropout numbers', { skip: noCuda }, () => rngRoundTrip('cuda'));
 
 test('CUDA: async data() from the device', { skip: noCuda }, async () => {
   const t = sm.arange(1000, undefined, 1, { dtype: 'float32', device: 'cuda' });

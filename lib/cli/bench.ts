@@ -46,8 +46,9 @@ export function registerBenchCommands(program: Command): void {
     .option('--dtype <dtype>', 'float32, bfloat16 or float16', 'float32')
     .option('--shape <name...>', 'only these shapes (base cf=1.0, base cf=0.5, small cf=1.0)')
     .option('--no-training-step', 'skip the end-to-end training step comparison')
+    .option('--bandwidth-tokens <n>', 'tokens for the dispatch/combine bandwidth measurement, a multiple of 4096 (default: 32768 on CUDA, 4096 on the CPU)', positiveInt)
     .addHelpText('after', '\nExample:\n  $ sparse-mixer bench moe --json --repeats 5')
-    .action(async (opts: { json?: boolean; repeats: number; device: string; dtype: string; shape?: string[]; trainingStep: boolean }) => {
+    .action(async (opts: { json?: boolean; repeats: number; device: string; dtype: string; shape?: string[]; trainingStep: boolean; bandwidthTokens?: number }) => {
       const { benchMoe } = await import('../../bench/moe');
       const report = benchMoe({
         repeats: opts.repeats,
@@ -55,6 +56,7 @@ export function registerBenchCommands(program: Command): void {
         dtype: opts.dtype as never,
         ...(opts.shape ? { shapes: opts.shape } : {}),
         trainingStep: opts.trainingStep,
+        ...(opts.bandwidthTokens ? { bandwidthTokens: opts.bandwidthTokens } : {}),
         log: logger(opts.json),
       });
       if (opts.json) console.log(JSON.stringify(report, null, 2));

@@ -11,7 +11,12 @@ import type { ModelConfig } from './config';
  * gradients). Rows of padded queries thus attend uniformly, as the reference's float32 bias does.
  */
 export function attentionMask(inputIds: Tensor, padId: number): Tensor {
-  const real = inputIds.ne(padId); // [B, N]
+  return pairMask(inputIds.eq(padId));
+}
+
+/** attentionMask from the padding positions [B, N]. */
+function pairMask(padding: Tensor): Tensor {
+  const real = padding.logicalNot();
   return real.unsqueeze(2).logicalAnd(real.unsqueeze(1)).logicalNot().unsqueeze(1);
 }
 
@@ -34,18 +39,38 @@ export class SelfAttention extends Module {
     this.output = this.child('output', new Dense(ctx, d, d));
   }
 
-  /** x [B, N, d], mask [B, 1, N, N] (true = masked) -> [B, N, d]. */
-  forward(x: Tensor, mask: Tensor): Tensor {
+  /** x [B, N, d], padding [B, N] (true at padding) -> [B, N, d]. */
+  forward(x: Tensor, padding: Tensor): Tensor {
     const [B, N, d] = x.shape as [number, number, number];
     const h = this.heads;
     const split = (t: Tensor) => t.reshape([B, N, h, d / h]).transpose(1, 2); // [B, h, N, dh]
     const q = split(this.query.forward(x));
     const k = split(this.key.forward(x));
     const v = split(this.value.forward(x));
-    const scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(d / h)).maskedFill(mask, -1e10);
-    let weights = F.softmax(scores, -1);
-    if (this.training && this.dropoutRate > 0) weights = F.dropout(weights, this.dropoutRate, true);
-    const context = weights.matmul(v).transpose(1, 2).reshape([B, N, d]);
-    return this.output.forward(context);
+    const dropout = this.training ? this.dropoutRate : 0;
+    const context = F.hasScaledDotProductAttention && q.dtype !== 'float64' ? fusedAttention(q, k, v, padding, dropout) : matmulAttention(q, k, v, padding, dropout);
+    return this.output.forward(context.transpose(1, 2).reshape([B, N, d]));
   }
+}
+
+/** The scores materialised: softmax(q·kᵀ/√dh with masked scores replaced by -1e10)·v. */
+function matmulAttention(q: Tensor, k: Tensor, v: Tensor, padding: Tensor, dropout: number): Tensor {
+  const scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(q.shape[3]!)).maskedFill(pairMask(padding), -1e10);
+  let weights = F.softmax(scores, -1);
+  if (dropout > 0) weights = F.dropout(weights, dropout, true);
+  return weights.matmul(v);
+}
+
+/**
+ * The same function in one fused kernel (libtorch >= 2.0) that never materialises the scores.
+ * Padded keys get an additive -1e10 (their weight underflows to 0 exactly, gradient included); a
+ * padded query's row, all masked in matmulAttention and so uniform, is the mean of v here, which
+ * gives the same values and gradients. (In training that row skips dropout, a difference only in
+ * the noise on padding positions.)
+ */
+function fusedAttention(q: Tensor, k: Tensor, v: Tensor, padding: Tensor, dropout: number): Tensor {
+  const [B, , N] = q.shape as [number, number, number];
+  const keyBias = padding.reshape([B, 1, 1, N]).to(q.dtype).mul(-1e10);
+  const attended = F.scaledDotProductAttention(q, k, v, { mask: keyBias, dropout });
+  return F.where(padding.reshape([B, 1, N, 1]), v.mean([2], true), attended);
 }

@@ -3,7 +3,7 @@ import { Dense, Dropout, Embedding, LayerNorm } from '../nn/layers';
 import { Module, ModuleList } from '../nn/module';
 import { initContext, type InitContext } from '../nn/init';
 import { arange, functional as F, tidy, type Tensor } from '../tensor';
-import { attentionMask, SelfAttention } from './attention';
+import { SelfAttention } from './attention';
 import type { ModelConfig } from './config';
 import { layerPlan, type LayerPlan } from './layout';
 import { maskPadding, Mixing } from './mixing';
@@ -78,11 +78,11 @@ export class EncoderBlock extends Module {
     this.outputLayerNorm = this.child('output_layer_norm', new LayerNorm(ctx, c.d_model, c.layer_norm_epsilon));
   }
 
-  /** mask: the attention mask (attentionMask), needed when this is an attention layer. */
-  forward(x: Tensor, inputIds: Tensor, mask: Tensor | undefined): { output: Tensor; moe?: MoeStats } {
+  /** padding: true at padding positions [B, N], needed when this is an attention layer. */
+  forward(x: Tensor, inputIds: Tensor, padding: Tensor | undefined): { output: Tensor; moe?: MoeStats } {
     // Sub-blocks in their own scopes: temporaries are freed as soon as each one ends.
     const mixed = tidy(() => {
-      if (this.attention) return this.attention.forward(x, mask!);
+      if (this.attention) return this.attention.forward(x, padding!);
       const input = this.config.mask_padding_in_mixing ? maskPadding(x, inputIds, this.config.pad_id) : x;
       return this.mixingDropout.forward(this.mixing!.forward(input));
     });
@@ -122,13 +122,13 @@ export class Encoder extends Module {
       throw new Error(`input_ids and type_ids must both be [batch, length], got [${inputIds.shape}] and [${typeIds.shape}]`);
     }
     let x = this.embeddings.forward(inputIds, typeIds);
-    const needsMask = this.layers.items.some((l) => l.attention !== undefined);
-    const mask = needsMask ? attentionMask(inputIds, this.config.pad_id) : undefined;
+    const needsPadding = this.layers.items.some((l) => l.attention !== undefined);
+    const padding = needsPadding ? inputIds.eq(this.config.pad_id) : undefined;
     const moe: MoeStats[] = [];
     for (const layer of this.layers.items) {
       // Each layer's temporaries are freed when it ends (autograd keeps what backward needs), so
       // their memory is reused by the next layer instead of fresh pages being faulted in.
-      const out = tidy(() => layer.forward(x, inputIds, mask));
+      const out = tidy(() => layer.forward(x, inputIds, padding));
       x = out.output;
       if (out.moe) moe.push(out.moe);
     }

@@ -2,7 +2,7 @@
 import { Dense } from '../nn/layers';
 import { Module } from '../nn/module';
 import { normal, zerosParam, type InitContext } from '../nn/init';
-import { baddbmm, cat, einsum, functional as F, fusedMoe, rand, scalar, type Tensor, zeros } from '../tensor';
+import { autocast, baddbmm, cat, einsum, functional as F, fusedMoe, isAutocastEnabled, rand, scalar, type Tensor, zeros } from '../tensor';
 import type { ModelConfig } from './config';
 import {
   expertCapacity,
@@ -70,20 +70,30 @@ export class MoeLayer extends Module {
     return { groups, tokensPerGroup, capacity };
   }
 
+  /**
+   * The router runs in float32 (float64 models keep float64, for gradient checks), also under
+   * autocast, with optional multiplicative jitter in training.
+   */
+  private routerLogits(tokens: Tensor): Tensor {
+    const routerDtype = tokens.dtype === 'float64' ? 'float64' : 'float32';
+    const autocastDevice = tokens.device.startsWith('cuda') ? 'cuda' : 'cpu';
+    const logits = () => {
+      let input = tokens.to(routerDtype);
+      if (this.training && this.config.jitter_noise > 0) {
+        const noise = rand(input.shape, { dtype: routerDtype, device: input.device });
+        input = input.mul(noise.mul(2 * this.config.jitter_noise).add(1 - this.config.jitter_noise));
+      }
+      return F.linear(input, this.router.weight.to(routerDtype), this.router.bias!.to(routerDtype));
+    };
+    return isAutocastEnabled(autocastDevice) ? autocast(logits, { device: autocastDevice, enabled: false }) : logits();
+  }
+
   forward(x: Tensor): { output: Tensor; stats: MoeStats } {
     const c = this.config;
     const [B, N, H] = x.shape as [number, number, number];
     const { groups: G, tokensPerGroup: T, capacity: C } = this.geometry(B * N);
     const tokens = x.reshape([G, T, H]);
-    // The router runs in float32 (float64 models keep float64, for gradient checks), with optional
-    // multiplicative jitter in training.
-    const routerDtype = tokens.dtype === 'float64' ? 'float64' : 'float32';
-    let routerInput = tokens.to(routerDtype);
-    if (this.training && c.jitter_noise > 0) {
-      const noise = rand(routerInput.shape, { dtype: routerDtype, device: routerInput.device });
-      routerInput = routerInput.mul(noise.mul(2 * c.jitter_noise).add(1 - c.jitter_noise));
-    }
-    const logits = F.linear(routerInput, this.router.weight.to(routerDtype), this.router.bias!.to(routerDtype));
+    const logits = this.routerLogits(tokens);
     const probs = F.softmax(logits, -1);
     const zLoss = routerZLoss(logits);
     const route = { k: c.num_selected_experts, capacity: C, batchPrioritized: c.batch_prioritized_routing };
@@ -120,7 +130,7 @@ export class MoeLayer extends Module {
       auxLoss = r.auxLoss;
       output = this.dispatchCombine(tokens, r.slotToken, r.slotWeight);
       const filled = r.slotToken.lt(T);
-      const reached = zeros([G, T + 1]).scatter(1, r.slotToken.reshape([G, -1]), filled.reshape([G, -1]).float());
+      const reached = zeros([G, T + 1], { device: tokens.device }).scatter(1, r.slotToken.reshape([G, -1]), filled.reshape([G, -1]).float());
       dispatchedTokens = reached.narrow(1, 0, T).gt(0).sum();
       dispatchedSlots = filled.sum();
       combineSum = r.slotWeight.sum();
@@ -130,7 +140,7 @@ export class MoeLayer extends Module {
       auxLoss,
       zLoss,
       fractionLeftBehind: dispatchedTokens.float().div(numTokens).rsub(1),
-      expertUsage: expertsChoose ? scalar(1, { dtype: probs.dtype }) : dispatchedSlots.float().div(c.num_experts * C * G),
+      expertUsage: expertsChoose ? scalar(1, { dtype: probs.dtype, device: probs.device }) : dispatchedSlots.float().div(c.num_experts * C * G),
       routerConfidence: combineSum.div(dispatchedSlots.float().clamp(1)),
     };
     return { output: output.reshape([B, N, H]), stats };

@@ -129,8 +129,17 @@ export abstract class Module {
     noGrad(() => {
       for (const t of all) {
         const moved = t.to(target);
+        // A gradient follows its parameter (as in PyTorch), or the next backward would mix devices.
+        const grad = t.grad;
+        if (grad) t.zeroGrad();
         t.setData(moved);
         moved.dispose();
+        if (grad) {
+          const movedGrad = grad.to(target);
+          t.grad = movedGrad;
+          movedGrad.dispose();
+          grad.dispose();
+        }
       }
     });
     return this;

@@ -31,6 +31,8 @@ export interface AutocastOptions {
   device?: 'cuda' | 'cpu';
   /** Lower-precision dtype for eligible ops: bfloat16 (default) or float16. */
   dtype?: 'bfloat16' | 'float16';
+  /** false turns autocast off inside fn (like torch.autocast(enabled=False)), e.g. for a float32 router. */
+  enabled?: boolean;
 }
 
 /**
@@ -42,7 +44,7 @@ export function autocast<T>(fn: () => T, options: AutocastOptions = {}): T {
   const dtype: DType = options.dtype ?? 'bfloat16';
   if (device !== 'cuda' && device !== 'cpu') throw new TypeError(`autocast: device must be 'cuda' or 'cpu'`);
   if (dtype !== 'bfloat16' && dtype !== 'float16') throw new TypeError(`autocast: dtype must be 'bfloat16' or 'float16'`);
-  const previous = N.autocastEnter(device, dtypeCode(dtype));
+  const previous = N.autocastEnter(device, dtypeCode(dtype), options.enabled ?? true);
   try {
     return fn();
   } finally {

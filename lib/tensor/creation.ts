@@ -142,14 +142,17 @@ export function randperm(n: number, options: RandomOptions = {}): Tensor {
   return Tensor._wrap(N.randperm(checkInt(n, 'n'), options.generator?.id, codeOf(options), deviceOf(options)));
 }
 
-/** The global CPU generator's state (a uint8 tensor), e.g. to save in a checkpoint. */
-export function getRngState(): Tensor {
-  return Tensor._wrap(N.getRngState());
+/**
+ * The state of a device's default generator (a uint8 tensor), e.g. to save in a checkpoint: the
+ * CPU's by default; on a GPU, dropout draws from that GPU's generator.
+ */
+export function getRngState(device: Device = 'cpu'): Tensor {
+  return Tensor._wrap(N.getRngState(checkDevice(device)));
 }
 
-/** Restores a state from getRngState(): dropout and unseeded random numbers continue identically. */
-export function setRngState(state: Tensor): void {
-  N.setRngState(handleOf(state, 'state'));
+/** Restores a state from getRngState(device): dropout and unseeded random numbers continue identically. */
+export function setRngState(state: Tensor, device: Device = 'cpu'): void {
+  N.setRngState(handleOf(state, 'state'), checkDevice(device));
 }
 
 /** Seeds libtorch's global generators (CPU and CUDA). */

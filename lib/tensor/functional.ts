@@ -95,6 +95,20 @@ export function dropout(x: Tensor, p: number, training: boolean): Tensor {
   return Tensor._wrap(N.dropout(handleOf(x, 'input'), p, training));
 }
 
+/** Whether scaledDotProductAttention exists here: the addon was built against libtorch 2.0 or newer. */
+export const hasScaledDotProductAttention: boolean = N.hasScaledDotProductAttention;
+
+/**
+ * softmax(q·kᵀ/√d + mask)·v for q, k, v [..., N, d] in one fused kernel that never materialises the
+ * scores; mask is an additive bias broadcastable to [..., N, N]. Dropout applies to the weights.
+ * Throws where hasScaledDotProductAttention is false.
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: { mask?: Tensor; dropout?: number } = {}): Tensor {
+  const p = options.dropout ?? 0;
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`scaledDotProductAttention: dropout must be in [0, 1], got ${p}`);
+  return Tensor._wrap(N.scaledDotProductAttention(handleOf(q, 'query'), handleOf(k, 'key'), handleOf(v, 'value'), optionalHandle(options.mask, 'mask'), p));
+}
+
 export function embedding(weight: Tensor, indices: Tensor, paddingIdx = -1): Tensor {
   return Tensor._wrap(N.embedding(handleOf(weight, 'weight'), handleOf(indices, 'indices'), checkInt(paddingIdx, 'paddingIdx')));
 }

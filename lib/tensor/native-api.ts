@@ -50,8 +50,8 @@ export interface NativeAddon {
   generatorNew(seed: number): number;
   generatorFree(id: number): void;
   manualSeed(seed: number): void;
-  getRngState(): H;
-  setRngState(state: H): void;
+  getRngState(device?: string): H;
+  setRngState(state: H, device?: string): void;
 
   // metadata, read-back, lifetime
   shape(t: H): number[];
@@ -198,6 +198,8 @@ export interface NativeAddon {
   softmax(x: H, dim: number, dtype?: number): H;
   logSoftmax(x: H, dim: number, dtype?: number): H;
   dropout(x: H, p: number, train: boolean): H;
+  scaledDotProductAttention(q: H, k: H, v: H, mask: H | undefined, dropoutP: number): H;
+  readonly hasScaledDotProductAttention: boolean;
   embedding(weight: H, indices: H, paddingIdx: number): H;
   crossEntropy(logits: H, target: H, weight: H | undefined, reduction: Reduction, ignoreIndex: number, labelSmoothing: number): H;
   mseLoss(a: H, b: H, reduction: Reduction): H;
@@ -215,7 +217,7 @@ export interface NativeAddon {
   detach(t: H): H;
   isGradEnabled(): boolean;
   setGradEnabled(flag: boolean): void;
-  autocastEnter(device: 'cpu' | 'cuda', dtype: number): { enabled: boolean; dtype: number };
+  autocastEnter(device: 'cpu' | 'cuda', dtype: number, enabled: boolean): { enabled: boolean; dtype: number };
   autocastExit(device: 'cpu' | 'cuda', enabled: boolean, dtype: number): void;
   isAutocastEnabled(device: 'cpu' | 'cuda'): boolean;
 

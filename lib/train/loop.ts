@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Module } from '../nn';
-import { getRngState, optim, setRngState, tensor, tidy, type Tensor } from '../tensor';
+import { getRngState, optim, setRngState, tensor, tidy, type Device, type Tensor } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import { TRAIN_SCHEMA, type TrainConfig } from './config';
 import { MODEL_SCHEMA } from '../model';
@@ -67,9 +67,19 @@ export function prepareWorkdir(workdir: string, config: TrainConfig, force = fal
 export interface TrainingState<D> {
   step: number;
   optimizerSteps: number;
-  /** libtorch's global CPU generator (dropout), base64. */
+  /** libtorch's global CPU generator (dropout on the CPU, jitter), base64. */
   torchRng: string;
+  /** On a GPU run, that GPU's generator (dropout there), base64. */
+  deviceRng?: string;
   data: D;
+}
+
+function savedRng(device: Device): string {
+  return tidy(() => Buffer.from(getRngState(device).dataSync() as Uint8Array).toString('base64'));
+}
+
+function restoreRng(base64: string, device: Device): void {
+  tidy(() => setRngState(tensor(new Uint8Array(Buffer.from(base64, 'base64')), { dtype: 'uint8' }), device));
 }
 
 export class Trainer<D> {
@@ -117,7 +127,9 @@ export class Trainer<D> {
       this.model.loadStateDict(ckpt.params);
       if (!ckpt.optimizer) throw new Error(`checkpoint at step ${ckpt.step} has no optimizer state`);
       this.optimizer.loadStateDict(ckpt.optimizer, state.optimizerSteps);
-      tidy(() => setRngState(tensor(new Uint8Array(Buffer.from(state.torchRng, 'base64')), { dtype: 'uint8' })));
+      restoreRng(state.torchRng, 'cpu');
+      const device = this.config.device as Device;
+      if (device !== 'cpu' && state.deviceRng !== undefined) restoreRng(state.deviceRng, device);
     } finally {
       disposeCheckpoint(ckpt);
     }
@@ -126,10 +138,9 @@ export class Trainer<D> {
   }
 
   checkpoint(step: number, data: D): void {
-    const rng = getRngState();
-    const torchRng = Buffer.from(rng.dataSync() as Uint8Array).toString('base64');
-    rng.dispose();
-    const state: TrainingState<D> = { step, optimizerSteps: this.optimizer.stepCount, torchRng, data };
+    const device = this.config.device as Device;
+    const state: TrainingState<D> = { step, optimizerSteps: this.optimizer.stepCount, torchRng: savedRng('cpu'), data };
+    if (device !== 'cpu') state.deviceRng = savedRng(device);
     this.store.save(step, { params: this.model.stateDict(), optimizer: this.optimizer.stateDict(), state });
   }
 
