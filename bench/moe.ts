@@ -111,10 +111,10 @@ export function dispatchCombineBandwidth(options: { device: sm.Device; dtype: sm
   });
 }
 
-export function benchMoe(options: { repeats: number; device: sm.Device; dtype: sm.DType; shapes?: string[]; trainingStep: boolean; bandwidthTokens?: number; log: (s: string) => void }): MoeBenchReport {
+export function benchMoe(options: { repeats: number; device: sm.Device; dtype: sm.DType; shapes?: string[]; batchSize?: number; trainingStep: boolean; bandwidthTokens?: number; log: (s: string) => void }): MoeBenchReport {
   const results: MoeResult[] = [];
   const ratios: Record<string, number> = {};
-  const shapes = MOE_SHAPES.filter((s) => !options.shapes || options.shapes.includes(s.name));
+  const shapes = MOE_SHAPES.filter((s) => !options.shapes || options.shapes.includes(s.name)).map((s) => ({ ...s, batch: options.batchSize ?? s.batch }));
   const record = (r: MoeResult) => {
     results.push(r);
     options.log(`${r.shape.padEnd(14)} ${r.part.padEnd(17)} ${r.impl.padEnd(13)} ${r.pass.padEnd(17)} ${r.ms.toFixed(2).padStart(10)} ms`);

@@ -4,7 +4,18 @@
 #include <ATen/core/grad_mode.h>
 
 #include <cmath>
+#include <map>
+#include <tuple>
 #include <vector>
+
+// libtorch >= 2.1 has a fused multi-tensor AdamW (one kernel launch for a whole group on a GPU);
+// 1.13 (Debian's) falls back to the multi-tensor foreach ops, still a few launches per group.
+#if __has_include(<ATen/ops/_fused_adamw.h>)
+#include <ATen/ops/_fused_adamw.h>
+#define SM_HAS_FUSED_ADAMW 1
+#else
+#define SM_HAS_FUSED_ADAMW 0
+#endif
 
 #include "args.h"
 #include "registry.h"
@@ -59,6 +70,44 @@ bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, cons
   return sameType && cpu && dense && (type == at::kFloat || type == at::kDouble) && g.layout() == at::kStrided;
 }
 
+// Parameters our CPU loop does not take (GPU, half precision, non-contiguous), updated together per
+// (device, dtype, decay) group instead of with nine tensor ops per parameter: on a GPU, a BERT-base
+// step otherwise spends ~10 ms launching two thousand small kernels.
+struct Group {
+  std::vector<at::Tensor> p, g, m, v;
+};
+
+void adamwGroup(Group& grp, const AdamW& h, double weightDecay, int64_t step) {
+  const at::Tensor& first = grp.p.front();
+  bool dense = true;
+  for (size_t i = 0; i < grp.p.size(); ++i) {
+    dense = dense && grp.p[i].is_contiguous() && grp.g[i].is_contiguous() && grp.m[i].is_contiguous() &&
+            grp.v[i].is_contiguous() && grp.g[i].scalar_type() == first.scalar_type() &&
+            grp.m[i].scalar_type() == first.scalar_type() && grp.v[i].scalar_type() == first.scalar_type();
+  }
+#if SM_HAS_FUSED_ADAMW
+  if (dense && at::isFloatingType(first.scalar_type())) {
+    // The kernel reads each parameter's step count (for bias correction) from a tensor on its device.
+    auto steps = at::full({static_cast<int64_t>(grp.p.size())}, static_cast<double>(step),
+                          first.options().dtype(at::kFloat))
+                     .unbind(0);
+    at::_fused_adamw_(grp.p, grp.g, grp.m, grp.v, {}, steps, h.lr, h.beta1, h.beta2, weightDecay, h.eps,
+                      /*amsgrad=*/false, /*maximize=*/false);
+    return;
+  }
+#endif
+  (void)dense;
+  at::_foreach_mul_(grp.m, h.beta1);
+  at::_foreach_add_(grp.m, grp.g, 1 - h.beta1);
+  at::_foreach_mul_(grp.v, h.beta2);
+  at::_foreach_addcmul_(grp.v, grp.g, grp.g, 1 - h.beta2);
+  auto denom = at::_foreach_div(grp.v, h.bc2);
+  at::_foreach_sqrt_(denom);
+  at::_foreach_add_(denom, h.eps);
+  if (h.decayFactor != 1) at::_foreach_mul_(grp.p, h.decayFactor);
+  at::_foreach_addcdiv_(grp.p, grp.m, denom, -h.lr / h.bc1);
+}
+
 Napi::Value adamwStep(const Napi::CallbackInfo& info) {
   auto params = tensorListArg(info, 0);
   auto m = tensorListArg(info, 1);
@@ -75,6 +124,7 @@ Napi::Value adamwStep(const Napi::CallbackInfo& info) {
   const double bc1 = 1 - std::pow(beta1, static_cast<double>(step));
   const double bc2 = 1 - std::pow(beta2, static_cast<double>(step));
   at::NoGradGuard noGrad;
+  std::map<std::tuple<std::string, int, bool>, Group> groups;
   for (size_t i = 0; i < params.size(); ++i) {
     at::Tensor& p = params[i];
     const at::Tensor& g = p.grad();
@@ -89,11 +139,16 @@ Napi::Value adamwStep(const Napi::CallbackInfo& info) {
       else adamwContiguous<double>(p, g, m[i], v[i], h);
       continue;
     }
-    m[i].mul_(beta1).add_(g, 1 - beta1);
-    v[i].mul_(beta2).addcmul_(g, g, 1 - beta2);
-    at::Tensor denom = (v[i] / bc2).sqrt_().add_(eps);
-    if (decayFactor != 1) p.mul_(decayFactor);
-    p.addcdiv_(m[i], denom, -lr / bc1);
+    Group& grp = groups[{p.device().str(), static_cast<int>(p.scalar_type()), decay[i] != 0}];
+    grp.p.push_back(p);
+    grp.g.push_back(g);
+    grp.m.push_back(m[i]);
+    grp.v.push_back(v[i]);
+  }
+  for (auto& [key, grp] : groups) {
+    const bool decays = std::get<2>(key);
+    AdamW h{beta1, beta2, eps, bc1, bc2, lr, decays ? 1 - lr * weightDecay : 1};
+    adamwGroup(grp, h, decays ? weightDecay : 0, step);
   }
   return info.Env().Undefined();
 }

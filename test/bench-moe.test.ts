@@ -32,10 +32,11 @@ test('dispatchCombineBandwidth refuses a token count it cannot group', () => {
 });
 
 test('sparse-mixer bench moe --json prints the report', { timeout: 120_000 }, () => {
-  const r = spawnSync(process.execPath, [cli, 'bench', 'moe', '--json', '--repeats', '1', '--shape', 'small cf=1.0', '--no-training-step', '--bandwidth-tokens', '4096'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [cli, 'bench', 'moe', '--json', '--repeats', '1', '--shape', 'small cf=1.0', '--batch-size', '2', '--no-training-step', '--bandwidth-tokens', '4096'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as MoeBenchReport;
   assert.equal(report.device, 'cpu');
   assert.equal(report.bandwidth.tokens, 4096);
   assert.equal(report.training_step, undefined);
+  assert.equal(report.results.length, 10);
 });

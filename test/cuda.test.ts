@@ -148,3 +148,21 @@ test('CUDA: a bfloat16 pre-training run on the GPU is interrupted and resumes ex
   const second = await sm.train.pretrain(config(), { workdir: dir, ...quiet });
   assert.deepEqual([...first.losses, ...second.losses], whole.losses, 'identical losses, GPU dropout included');
 });
+
+test('CUDA: the multi-tensor AdamW on the GPU gives the update of the CPU loop, with and without decay', { skip }, () => {
+  const run = (device: sm.Device) =>
+    sm.tidy(() => {
+      const g = new sm.Generator(11);
+      const shapes = [[64, 32], [32], [7, 5, 3]];
+      const params = shapes.map((s) => sm.randn(s, { generator: g }).to(device).requiresGrad_());
+      const [m, v] = [params.map((p) => sm.zerosLike(p)), params.map((p) => sm.zerosLike(p))];
+      for (let step = 1; step <= 3; step++) {
+        params.forEach((p) => (p.grad = sm.randn(p.shape, { generator: g }).to(device)));
+        sm.optim.adamwStep(params, m, v, [true, false, true], { lr: 1e-2 * step, step, beta1: 0.9, beta2: 0.999, eps: 1e-6, weightDecay: 0.1 });
+      }
+      return params.flatMap((p) => read(p));
+    });
+  const cpu = run('cpu');
+  const gpu = run('cuda');
+  assert.ok(relDiff(gpu, cpu) <= 1e-6, `relative difference ${relDiff(gpu, cpu)}`);
+});

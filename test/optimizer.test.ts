@@ -33,32 +33,55 @@ function setGrads(m: Params, gw: number[], gb: number[]) {
   sm.tidy(() => m.weight.mul(sm.tensor(gw, { dtype: 'float64' })).sum().add(m.bias.mul(sm.tensor(gb, { dtype: 'float64' })).sum()).backward());
 }
 
-test('AdamW matches the update worked out by hand, over two steps', () => {
-  const m = new Params([1, -2], [0.5]);
-  const opt = new AdamW(m, { weightDecay: 0.01 });
-  // Reference implementation in plain JavaScript (optax.adamw semantics).
-  const p = [1, -2, 0.5];
-  const mo = [0, 0, 0];
-  const ve = [0, 0, 0];
-  const grads = [[0.5, 0.1, -0.3], [-0.2, 0.4, 0.05]];
-  const lrs = [0.1, 0.05];
+/** AdamW by hand (optax.adamw semantics) over steps of gradients and learning rates. */
+function adamwByHand(start: number[], grads: number[][], lrs: number[], weightDecay: number): number[] {
+  const p = [...start];
+  const mo = p.map(() => 0);
+  const ve = p.map(() => 0);
   grads.forEach((g, s) => {
     const t = s + 1;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < p.length; i++) {
       mo[i] = 0.9 * mo[i]! + 0.1 * g[i]!;
       ve[i] = 0.999 * ve[i]! + 0.001 * g[i]! ** 2;
       const update = mo[i]! / (1 - 0.9 ** t) / (Math.sqrt(ve[i]! / (1 - 0.999 ** t)) + 1e-6);
-      p[i] = p[i]! * (1 - lrs[s]! * 0.01) - lrs[s]! * update;
+      p[i] = p[i]! * (1 - lrs[s]! * weightDecay) - lrs[s]! * update;
     }
+  });
+  return p;
+}
+
+const GRADS = [[0.5, 0.1, -0.3], [-0.2, 0.4, 0.05]];
+const LRS = [0.1, 0.05];
+
+test('AdamW matches the update worked out by hand, over two steps', () => {
+  const m = new Params([1, -2], [0.5]);
+  const opt = new AdamW(m, { weightDecay: 0.01 });
+  GRADS.forEach((g, s) => {
     setGrads(m, g.slice(0, 2), g.slice(2));
-    opt.step(lrs[s]!);
+    opt.step(LRS[s]!);
     opt.zeroGrad();
   });
   // After step 1 the update is ~sign(g) (m̂/sqrt(v̂) = g/|g|): e.g. w0 = 1·(1 − 0.001) − 0.1·(0.5/0.500001).
-  assertClose([...(m.weight.dataSync() as Float64Array), ...(m.bias.dataSync() as Float64Array)], p, 1e-12);
+  assertClose([...(m.weight.dataSync() as Float64Array), ...(m.bias.dataSync() as Float64Array)], adamwByHand([1, -2, 0.5], GRADS, LRS, 0.01), 1e-12);
   assert.equal(opt.stepCount, 2);
   opt.dispose();
   m.dispose();
+});
+
+test('AdamW on non-contiguous and bfloat16 parameters (the multi-tensor path) matches the hand-worked update', () => {
+  for (const [dtype, layout, tol] of [['float64', 'strided', 1e-12], ['bfloat16', 'contiguous', 2e-2], ['float32', 'strided', 1e-6]] as const) {
+    sm.tidy(() => {
+      // Strided: the first column of a [3, 2] tensor, stride 2.
+      const p = layout === 'strided' ? sm.tensor([[1, 9], [-2, 9], [0.5, 9]], { dtype }).select(1, 0).requiresGrad_() : sm.tensor([1, -2, 0.5], { dtype }).requiresGrad_();
+      assert.deepEqual(p.strides, [layout === 'strided' ? 2 : 1]);
+      const [m, v] = [sm.zerosLike(p), sm.zerosLike(p)];
+      GRADS.forEach((g, s) => {
+        p.grad = sm.tensor(g, { dtype }).reshape(p.shape);
+        sm.optim.adamwStep([p], [m], [v], [true], { lr: LRS[s]!, step: s + 1, beta1: 0.9, beta2: 0.999, eps: 1e-6, weightDecay: 0.01 });
+      });
+      assertClose(Array.from(p.to('float64').dataSync() as Float64Array), adamwByHand([1, -2, 0.5], GRADS, LRS, 0.01), tol, `${dtype} ${layout}`);
+    });
+  }
 });
 
 test('weight decay can exclude biases and LayerNorm parameters; parameters without gradients stay', () => {

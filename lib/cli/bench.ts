@@ -45,10 +45,11 @@ export function registerBenchCommands(program: Command): void {
     .option('--device <device>', 'cpu or cuda', 'cpu')
     .option('--dtype <dtype>', 'float32, bfloat16 or float16', 'float32')
     .option('--shape <name...>', 'only these shapes (base cf=1.0, base cf=0.5, small cf=1.0)')
+    .option('--batch-size <n>', 'sequences of each shape (default 8; a GPU needs more to be busy)', positiveInt)
     .option('--no-training-step', 'skip the end-to-end training step comparison')
     .option('--bandwidth-tokens <n>', 'tokens for the dispatch/combine bandwidth measurement, a multiple of 4096 (default: 32768 on CUDA, 4096 on the CPU)', positiveInt)
     .addHelpText('after', '\nExample:\n  $ sparse-mixer bench moe --json --repeats 5')
-    .action(async (opts: { json?: boolean; repeats: number; device: string; dtype: string; shape?: string[]; trainingStep: boolean; bandwidthTokens?: number }) => {
+    .action(async (opts: { json?: boolean; repeats: number; device: string; dtype: string; shape?: string[]; trainingStep: boolean; bandwidthTokens?: number; batchSize?: number }) => {
       const { benchMoe } = await import('../../bench/moe');
       const report = benchMoe({
         repeats: opts.repeats,
@@ -57,6 +58,7 @@ export function registerBenchCommands(program: Command): void {
         ...(opts.shape ? { shapes: opts.shape } : {}),
         trainingStep: opts.trainingStep,
         ...(opts.bandwidthTokens ? { bandwidthTokens: opts.bandwidthTokens } : {}),
+        ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
         log: logger(opts.json),
       });
       if (opts.json) console.log(JSON.stringify(report, null, 2));
