@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
 
 #include "moe_launch.h"
@@ -44,39 +43,6 @@ template <>
 __device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16>(float v) {
   return __float2bfloat16(v);
 }
-
-// VEC consecutive elements at once: one 16-byte access when VEC·sizeof(T) is 16 (the caller
-// checks alignment), else element by element.
-template <class T, int VEC>
-__device__ __forceinline__ void loadPack(const T* src, T (&out)[VEC]) {
-  if constexpr (VEC * sizeof(T) == 16) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(src);
-    memcpy(out, &raw, 16);
-  } else {
-    for (int k = 0; k < VEC; ++k) out[k] = src[k];
-  }
-}
-
-template <class T, int VEC>
-__device__ __forceinline__ void storePack(T* dst, const T (&in)[VEC]) {
-  if constexpr (VEC * sizeof(T) == 16) {
-    uint4 raw;
-    memcpy(&raw, in, 16);
-    *reinterpret_cast<uint4*>(dst) = raw;
-  } else {
-    for (int k = 0; k < VEC; ++k) dst[k] = in[k];
-  }
-}
-
-// The 16-byte pack width of T, if rows of H elements at these addresses allow it; else 1.
-template <class T>
-int packWidth(int64_t H, const void* a, const void* b) {
-  constexpr int vec = 16 / sizeof(T);
-  const bool aligned = reinterpret_cast<uintptr_t>(a) % 16 == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0;
-  return aligned && H % vec == 0 ? vec : 1;
-}
-
-constexpr int kWarpsPerBlock = kThreads / 32;
 
 // NaN sorts last, as on the CPU.
 __device__ __forceinline__ float sortKey(float v) { return isnan(v) ? -INFINITY : v; }
@@ -219,33 +185,27 @@ __global__ void tokensChooseKernel(const float* probs, int T, int E, int K, int 
   }
 }
 
-// ---- dispatch: one warp per expert slot row ----
-template <class T, int VEC>
-__global__ void gatherRowsKernel(const T* x, const int64_t* slotToken, const float* scale, T* out, int64_t rows, int G,
-                                 int Tn, int E, int C, int H) {
-  const int64_t r = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + threadIdx.x / 32;  // e·G·C + g·C + c
-  if (r >= rows) return;
-  const int lane = threadIdx.x % 32;
+// ---- dispatch: one block per expert slot row ----
+template <class T>
+__global__ void gatherRowsKernel(const T* x, const int64_t* slotToken, const float* scale, T* out, int G, int Tn, int E,
+                                 int C, int H) {
+  const int64_t r = blockIdx.x;  // row of out: e·G·C + g·C + c
   const int e = static_cast<int>(r / (static_cast<int64_t>(G) * C));
   const int g = static_cast<int>((r / C) % G);
   const int c = static_cast<int>(r % C);
   const int64_t s = (static_cast<int64_t>(g) * E + e) * C + c;
   const int64_t t = slotToken[s];
-  const bool empty = t < 0 || t >= Tn;
-  const T* src = x + (static_cast<int64_t>(g) * Tn + (empty ? 0 : t)) * H;
   T* dst = out + r * H;
-  const typename Acc<T>::type w = scale == nullptr || empty ? 1 : scale[s];
-  for (int h = lane * VEC; h < H; h += 32 * VEC) {
-    T vals[VEC];
-    if (empty) {
-      for (int k = 0; k < VEC; ++k) vals[k] = store<T>(0);
-    } else {
-      loadPack<T, VEC>(src + h, vals);
-      if (scale != nullptr) {
-        for (int k = 0; k < VEC; ++k) vals[k] = store<T>(w * load(vals[k]));
-      }
-    }
-    storePack<T, VEC>(dst + h, vals);
+  if (t < 0 || t >= Tn) {
+    for (int h = threadIdx.x; h < H; h += blockDim.x) dst[h] = store<T>(0);
+    return;
+  }
+  const T* src = x + (static_cast<int64_t>(g) * Tn + t) * H;
+  if (scale == nullptr) {
+    for (int h = threadIdx.x; h < H; h += blockDim.x) dst[h] = src[h];
+  } else {
+    const typename Acc<T>::type w = scale[s];
+    for (int h = threadIdx.x; h < H; h += blockDim.x) dst[h] = store<T>(w * load(src[h]));
   }
 }
 
@@ -264,43 +224,77 @@ __global__ void gatherRowsVectorKernel(const uint4* x, const int64_t* slotToken,
 }
 
 // ---- combine ----
-// A table [G, T, E] of each token's slot per expert (-1: none): a token holds at most one slot per
-// expert (both routers guarantee it), so the table is filled without atomics, and a token's sum
-// then runs in expert order, which is (expert, slot) order, whatever order the fill used.
-__global__ void fillSlotTableKernel(const int64_t* slotToken, int64_t slots, int Tn, int E, int C, int32_t* table) {
-  const int64_t s = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+// CSR of each group's token -> slots: counts, scan, fill; each row then sorts its short list so
+// the sum runs in (expert, slot) order whatever order the fill used.
+__global__ void countSlotsKernel(const int64_t* slotToken, int64_t slots, int Tn, int EC, int32_t* offsets) {
+  int64_t s = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (s >= slots) return;
-  const int64_t t = slotToken[s];
-  if (t < 0 || t >= Tn) return;
-  const int64_t g = s / (static_cast<int64_t>(E) * C);
-  const int e = static_cast<int>((s / C) % E);
-  table[(g * Tn + t) * E + e] = static_cast<int32_t>(s % C);
+  int64_t t = slotToken[s];
+  if (t >= 0 && t < Tn) atomicAdd(&offsets[(s / EC) * (Tn + 1) + t + 1], 1);
 }
 
-// One warp per token row; lanes take VEC elements at a time.
-template <class T, int VEC>
-__global__ void combineRowsKernel(const T* y, const float* weight, const int32_t* table, T* out, int64_t rows, int G,
-                                  int Tn, int E, int C, int H) {
-  using acc_t = typename Acc<T>::type;
-  const int64_t r = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + threadIdx.x / 32;  // g·T + t
-  if (r >= rows) return;
-  const int lane = threadIdx.x % 32;
-  const int g = static_cast<int>(r / Tn);
-  const int32_t* slotOf = table + r * E;
-  for (int h = lane * VEC; h < H; h += 32 * VEC) {
-    acc_t acc[VEC];
-    for (int k = 0; k < VEC; ++k) acc[k] = 0;
-    for (int e = 0; e < E; ++e) {
-      const int c = slotOf[e];
-      if (c < 0) continue;
-      const acc_t w = weight ? static_cast<acc_t>(weight[(static_cast<int64_t>(g) * E + e) * C + c]) : acc_t(1);
-      T vals[VEC];
-      loadPack<T, VEC>(y + ((static_cast<int64_t>(e) * G + g) * C + c) * H + h, vals);
-      for (int k = 0; k < VEC; ++k) acc[k] += w * load(vals[k]);
+__global__ void scanOffsetsKernel(int32_t* offsets, int Tn) {
+  // One block per group; a simple sequential carry over chunks of blockDim (Tn is a few thousand).
+  __shared__ int32_t chunk[kThreads];
+  int32_t* off = offsets + static_cast<int64_t>(blockIdx.x) * (Tn + 1);
+  int32_t carry = 0;
+  for (int start = 0; start <= Tn; start += blockDim.x) {
+    int i = start + threadIdx.x;
+    chunk[threadIdx.x] = i <= Tn ? off[i] : 0;
+    __syncthreads();
+    for (int d = 1; d < blockDim.x; d <<= 1) {  // inclusive Hillis-Steele scan
+      int32_t v = threadIdx.x >= d ? chunk[threadIdx.x - d] : 0;
+      __syncthreads();
+      chunk[threadIdx.x] += v;
+      __syncthreads();
     }
-    T res[VEC];
-    for (int k = 0; k < VEC; ++k) res[k] = store<T>(acc[k]);
-    storePack<T, VEC>(out + r * H + h, res);
+    if (i <= Tn) off[i] = chunk[threadIdx.x] + carry;
+    carry += chunk[blockDim.x - 1];
+    __syncthreads();
+  }
+}
+
+__global__ void fillSlotsKernel(const int64_t* slotToken, int64_t slots, int Tn, int EC, const int32_t* offsets,
+                                int32_t* cursor, int32_t* members) {
+  int64_t s = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (s >= slots) return;
+  int64_t t = slotToken[s];
+  if (t < 0 || t >= Tn) return;
+  int64_t g = s / EC;
+  int32_t pos = atomicAdd(&cursor[g * Tn + t], 1);
+  members[g * EC + offsets[g * (Tn + 1) + t] + pos] = static_cast<int32_t>(s % EC);
+}
+
+template <class T>
+__global__ void combineRowsKernel(const T* y, const float* weight, const int32_t* offsets, int32_t* members, T* out,
+                                  int G, int Tn, int E, int C, int H) {
+  const int64_t r = blockIdx.x;  // g·T + t
+  const int g = static_cast<int>(r / Tn), t = static_cast<int>(r % Tn);
+  const int EC = E * C;
+  const int32_t begin = offsets[static_cast<int64_t>(g) * (Tn + 1) + t];
+  const int32_t end = offsets[static_cast<int64_t>(g) * (Tn + 1) + t + 1];
+  int32_t* list = members + static_cast<int64_t>(g) * EC;
+  if (threadIdx.x == 0) {  // insertion sort: a token has at most one slot per expert
+    for (int32_t i = begin + 1; i < end; ++i) {
+      int32_t v = list[i], j = i - 1;
+      while (j >= begin && list[j] > v) {
+        list[j + 1] = list[j];
+        --j;
+      }
+      list[j + 1] = v;
+    }
+  }
+  __syncthreads();
+  using acc_t = typename Acc<T>::type;
+  for (int h = threadIdx.x; h < H; h += blockDim.x) {
+    acc_t acc = 0;
+    for (int32_t m = begin; m < end; ++m) {
+      const int32_t s = list[m];
+      const int e = s / C, c = s % C;
+      const acc_t w = weight ? static_cast<acc_t>(weight[static_cast<int64_t>(g) * EC + s]) : acc_t(1);
+      acc += w * load(y[((static_cast<int64_t>(e) * G + g) * C + c) * H + h]);
+    }
+    out[r * H + h] = store<T>(acc);
   }
 }
 
@@ -392,20 +386,16 @@ cudaError_t gatherRows(ElementType type, const void* x, const int64_t* slotToken
       gatherRowsVectorKernel<<<rows, 128, 0, stream>>>(static_cast<const uint4*>(x), slotToken, static_cast<uint4*>(out),
                                                        G, T, E, C, static_cast<int>(rowBytes / 16));
     } else {
-      const int64_t blocks = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
-      auto launch = [&](auto kernel) {
-        kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const Elem*>(x), slotToken, scale, static_cast<Elem*>(out),
-                                                rows, G, T, E, C, H);
-      };
-      if (packWidth<Elem>(H, x, out) > 1) launch(gatherRowsKernel<Elem, 16 / sizeof(Elem)>);
-      else launch(gatherRowsKernel<Elem, 1>);
+      gatherRowsKernel<Elem><<<rows, kThreads, 0, stream>>>(static_cast<const Elem*>(x), slotToken, scale,
+                                                            static_cast<Elem*>(out), G, T, E, C, H);
     }
     return cudaGetLastError();
   });
 }
 
 int64_t scatterScratchBytes(int64_t G, int64_t T, int64_t E, int64_t C) {
-  return G * T * E * static_cast<int64_t>(sizeof(int32_t));  // the slot table
+  // offsets G·(T+1), cursor G·T, members G·E·C (int32 each)
+  return (G * (T + 1) + G * T + G * E * C) * static_cast<int64_t>(sizeof(int32_t));
 }
 
 cudaError_t scatterRows(ElementType type, const void* y, const int64_t* slotToken, const float* weight, void* out,
@@ -423,21 +413,20 @@ cudaError_t scatterRows(ElementType type, const void* y, const int64_t* slotToke
       }
       return cudaGetLastError();
     }
-    int32_t* table = static_cast<int32_t*>(scratch);
-    cudaError_t err = cudaMemsetAsync(table, 0xFF, G * T * E * sizeof(int32_t), stream);  // every entry -1
+    int32_t* offsets = static_cast<int32_t*>(scratch);
+    int32_t* cursor = offsets + G * (T + 1);
+    int32_t* members = cursor + G * T;
+    cudaError_t err = cudaMemsetAsync(offsets, 0, (G * (T + 1) + G * T) * sizeof(int32_t), stream);
     if (err != cudaSuccess) return err;
+    const int blocks = static_cast<int>((slots + kThreads - 1) / kThreads);
     if (slots > 0) {
-      fillSlotTableKernel<<<(slots + kThreads - 1) / kThreads, kThreads, 0, stream>>>(slotToken, slots, T, E, C, table);
+      countSlotsKernel<<<blocks, kThreads, 0, stream>>>(slotToken, slots, T, E * C, offsets);
+      scanOffsetsKernel<<<G, kThreads, 0, stream>>>(offsets, T);
+      fillSlotsKernel<<<blocks, kThreads, 0, stream>>>(slotToken, slots, T, E * C, offsets, cursor, members);
     }
-    const int64_t rows = G * T;
-    if (rows > 0) {
-      const int64_t blocks = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
-      auto launch = [&](auto kernel) {
-        kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const Elem*>(y), weight, table, static_cast<Elem*>(out), rows,
-                                                G, T, E, C, H);
-      };
-      if (packWidth<Elem>(H, y, out) > 1) launch(combineRowsKernel<Elem, 16 / sizeof(Elem)>);
-      else launch(combineRowsKernel<Elem, 1>);
+    if (G * T > 0) {
+      combineRowsKernel<Elem><<<G * T, kThreads, 0, stream>>>(static_cast<const Elem*>(y), weight, offsets, members,
+                                                              static_cast<Elem*>(out), G, T, E, C, H);
     }
     return cudaGetLastError();
   });

@@ -33,13 +33,12 @@ cudaError_t tokensChoose(const float* probs, int64_t G, int64_t T, int64_t E, in
 cudaError_t gatherRows(ElementType type, const void* x, const int64_t* slotToken, const float* scale, void* out,
                        int64_t G, int64_t T, int64_t E, int64_t C, int64_t H, cudaStream_t stream);
 
-/** Bytes of scratch scatterRows needs (its slot table). */
+/** Bytes of scratch scatterRows needs. */
 int64_t scatterScratchBytes(int64_t G, int64_t T, int64_t E, int64_t C);
 
 /**
  * out [G,T,H] <- Σ over each token's slots of weight · y[e, g·C + c]; weight may be null (1).
- * A token holds at most one slot per expert (as both routers guarantee).
- * deterministic: per-token sums in expert order; otherwise atomic adds (out is zeroed here).
+ * deterministic: per-token sums in (expert, slot) order; otherwise atomic adds (out is zeroed here).
  */
 cudaError_t scatterRows(ElementType type, const void* y, const int64_t* slotToken, const float* weight, void* out,
                         int64_t G, int64_t T, int64_t E, int64_t C, int64_t H, bool deterministic, void* scratch,
