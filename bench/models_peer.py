@@ -86,9 +86,12 @@ class Attention(nn.Module):
         split = lambda t: t.reshape(B, N, self.heads, d // self.heads).transpose(1, 2)
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
         if hasattr(F, "scaled_dot_product_attention") and q.dtype != torch.float64:
-            # Fused, as lib/model/attention.ts with libtorch >= 2.0: an additive -1e10 mask there too.
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype) * -1e10,
-                                                 dropout_p=self.rate if self.training else 0.0)
+            # Fused, as lib/model/attention.ts with libtorch >= 2.0: padded keys get an additive -1e10,
+            # a padded query's row (uniform when fully masked) is the mean of v.
+            pad = mask[:, 0].diagonal(dim1=-2, dim2=-1)  # [B, N]: mask[i, i] is "i is padding"
+            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=pad[:, None, None, :].to(q.dtype) * -1e10,
+                                                      dropout_p=self.rate if self.training else 0.0)
+            ctx = torch.where(pad[:, None, :, None], v.mean(2, keepdim=True), attended)
         else:
             # Replacement (not addition) of masked scores, like lib/model/attention.ts.
             scores = (q @ k.transpose(-2, -1) * (1 / math.sqrt(d // self.heads))).masked_fill(mask, -1e10)

@@ -24,6 +24,7 @@ interface TableRow {
   ours: string;
   pytorch: string;
   ratio: string;
+  minRatio: string;
   tokens: string;
   mfu: string;
   memOurs: string;
@@ -41,6 +42,7 @@ const HEADERS: TableRow = {
   ours: 'ours s/step',
   pytorch: 'PyTorch s/step',
   ratio: 'ours/PyTorch',
+  minRatio: 'min ratio',
   tokens: 'ours tokens/s',
   mfu: 'MFU',
   memOurs: 'peak mem ours',
@@ -68,6 +70,7 @@ function tableRows(report: ModelsBenchReport): TableRow[] {
         ours: p.ours.seconds.toFixed(3),
         pytorch: fixed(p.pytorch?.seconds, 3),
         ratio: fixed(p.ratio, 2),
+        minRatio: fixed(p.min_ratio, 2),
         tokens: p.ours.tokens_per_sec.toFixed(0),
         mfu: `${(p.ours.mfu * 100).toFixed(1)}%`,
         memOurs: mib(p.ours.peak_bytes),
@@ -130,7 +133,8 @@ export function modelsMarkdown(report: ModelsBenchReport, chartFile = 'models.sv
     ...(report.command ? ['```', report.command, '```', ''] : []),
     'Seconds per step are medians of interleaved rounds (ours, then PyTorch, in turn). A training step is forward, ' +
       'backward and AdamW on the pre-training model (MLM + NSP + MoE losses, dropout on); inference is an eval-mode ' +
-      'encoder forward without gradients. MFU: analytic model FLOPs per second over the measured matmul peak. ' +
+      'encoder forward without gradients. min ratio: ours / PyTorch for the ' +
+      'fastest sample of each, which a noisy machine cannot make faster. MFU: analytic model FLOPs per second over the measured matmul peak. ' +
       '|Δloss|: our eval loss minus PyTorch\'s on the same weights and batch. HF BERT: Hugging Face ' +
       'transformers\' BertForPreTraining at the same shapes and precision, timed by the peer (its own weights).',
     '',

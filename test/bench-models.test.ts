@@ -48,6 +48,7 @@ test('bench models: ours and PyTorch side by side, same loss, speed-ups over BER
       assert.equal(p.pytorch!.samples.length, 2);
       assert.ok(p.ours.seconds > 0 && p.pytorch!.seconds > 0);
       assertCloseRel(p.ratio!, p.ours.seconds / p.pytorch!.seconds);
+      assertCloseRel(p.min_ratio!, Math.min(...p.ours.samples) / Math.min(...p.pytorch!.samples));
       assertCloseRel(p.ours.tokens_per_sec, (2 * 32) / p.ours.seconds);
       assertCloseRel(p.ours.mfu, row.flops_per_step[pass] / p.ours.seconds / (Math.max(report.matmul_peak.ours_gflops, report.matmul_peak.pytorch_gflops!) * 1e9));
       assert.ok(p.ours.peak_bytes! > 10 * 2 ** 20 && p.pytorch!.peak_bytes! > 10 * 2 ** 20, 'peak resident memory of each process');
@@ -62,6 +63,7 @@ test('bench models: ours and PyTorch side by side, same loss, speed-ups over BER
 
   const table = formatModelsTable(report);
   assert.match(table, /sparse-mixer-tiny\s+2×32\s+\S+M\s+train/);
+  assert.match(table, /ours\/PyTorch\s+min ratio/);
   assert.match(table, /speed-up over BERT/);
   const md = modelsMarkdown(report, 'chart.svg');
   assert.match(md, /^# sparse-mixer bench models/);
@@ -135,7 +137,7 @@ test('speed-ups pair each Sparse Mixer with the BERT of its size; presets split 
     parameters: 1,
     flops_per_step: { train: 1, infer: 1 },
     loss_difference: null,
-    passes: { train: { ours: m(train), pytorch: m(torchTrain), ratio: train / torchTrain } },
+    passes: { train: { ours: m(train), pytorch: m(torchTrain), ratio: train / torchTrain, min_ratio: train / torchTrain } },
   });
   const rows = [row('bert-base', 10, 9), row('sparse-mixer', 5, 6), row('fast-sparse-mixer', 4, 6), row('sparse-mixer-small', 1, 1)];
   assert.deepEqual(speedups(rows), [
