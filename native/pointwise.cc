@@ -113,6 +113,7 @@ SM_IN_PLACE(mulScalarInPlace, a.mul_(scalarArg(info, 1)))
 SM_IN_PLACE(copyInPlace, a.copy_(tensorArg(info, 1)))
 SM_IN_PLACE(zeroInPlace, a.zero_())
 SM_IN_PLACE(fillInPlace, a.fill_(scalarArg(info, 1)))
+SM_IN_PLACE(maskedFillInPlace, a.masked_fill_(tensorArg(info, 1), scalarArg(info, 2)))
 
 }  // namespace
 
@@ -177,6 +178,7 @@ void registerPointwise(Napi::Env env, Napi::Object exports) {
   SM_DEFINE(exports, addInPlace);
   SM_DEFINE(exports, mulInPlace);
   SM_DEFINE(exports, mulScalarInPlace);
+  SM_DEFINE(exports, maskedFillInPlace);
   SM_DEFINE(exports, copyInPlace);
   SM_DEFINE(exports, zeroInPlace);
   SM_DEFINE(exports, fillInPlace);

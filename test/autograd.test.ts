@@ -484,6 +484,8 @@ test('gradcheck: maskedFill and where', () => {
       [false, true, false],
     ]);
     gradcheck(([a]) => a!.maskedFill(mask, -3), [randomF64([2, 3], 53)]);
+    // In place on a non-leaf: the same function, the same gradient.
+    gradcheck(([a]) => a!.mul(2).maskedFillInPlace(mask, -3), [randomF64([2, 3], 53)]);
     gradcheck(([a, b]) => sm.where(mask, a!, b!), [randomF64([2, 3], 54), randomF64([3], 55)]);
   });
 });

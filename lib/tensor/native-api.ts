@@ -80,6 +80,7 @@ export interface NativeAddon {
   scatterAdd(t: H, dim: number, index: H, src: H): H;
   indexAdd(t: H, dim: number, index: H, src: H): H;
   maskedFill(t: H, mask: H, value: Scalar): H;
+  maskedFillInPlace(t: H, mask: H, value: Scalar): void;
   cat(ts: readonly H[], dim: number): H;
   stack(ts: readonly H[], dim: number): H;
   split(t: H, sizeOrSizes: number | Dims, dim: number): H[];

@@ -431,6 +431,12 @@ export class Tensor implements Owned {
     else N.mulInPlace(this.handle, handleOf(other, 'other'));
     return this;
   }
+  /** Sets the elements where mask is true to value, in place (no new tensor of this size). */
+  maskedFillInPlace(mask: Tensor, value: number | boolean): this {
+    if (typeof value !== 'number' && typeof value !== 'boolean') throw new TypeError('maskedFillInPlace: value must be a number');
+    N.maskedFillInPlace(this.handle, handleOf(mask, 'mask'), value);
+    return this;
+  }
   copyFrom(source: Tensor): this {
     N.copyInPlace(this.handle, handleOf(source, 'source'));
     return this;
