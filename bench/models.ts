@@ -242,6 +242,7 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
   const oursPeak = ourMatmulPeak(matmulN, dtype, options.device, 5);
   let pytorchPeak: number | null = null;
   if (peer) {
+    await settle(300); // as between timed turns: our BLAS threads still spin for a while after our peak
     const r = await peer.request<{ gflops?: number; error?: string }>({ cmd: 'matmul_peak', n: matmulN, dtype, device: options.device, reps: 5, threads: options.threads });
     pytorchPeak = r.gflops ?? null;
   }
