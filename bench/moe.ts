@@ -76,39 +76,43 @@ export function dispatchCombineBandwidth(options: { device: sm.Device; dtype: sm
   const C = T / E; // experts-choose at capacity factor 1.0
   const elt = options.dtype === 'float32' ? 4 : options.dtype === 'float64' ? 8 : 2;
   const { device, dtype } = options;
-  return sm.tidy(() => {
-    const g = new sm.Generator(5);
-    const x = sm.randn([G, T, H], { generator: g, device, dtype });
-    const r = sm.fusedMoe.route(F.softmax(sm.randn([G, T, E], { generator: g, device }), -1), 'experts_choose', { capacity: C });
-    const weight = sm.rand([G, E, C], { generator: g, device }).to(dtype);
-    const y = sm.randn([E, G * C, H], { generator: g, device, dtype });
-    const rows = E * G * C * H * elt; // the expert-side buffer, [E, G·C, H]
-    const table = E * G * C * 8; // int64 slot table
-    const ops: Record<BandwidthResult['op'], { bytes: number; run: () => sm.Tensor }> = {
-      copy: { bytes: 2 * rows, run: () => y.clone() },
-      dispatch: { bytes: 2 * rows + table, run: () => sm.fusedMoe.dispatch(x, r.slotToken) },
-      combine: { bytes: rows + G * T * H * elt + table + E * G * C * 4, run: () => sm.fusedMoe.combine(y, r.slotToken, weight, T) },
-    };
-    const fns = Object.fromEntries(
-      Object.entries(ops).map(([name, op]) => [
-        name,
-        () => {
-          for (let i = 0; i < options.inner; i++) sm.tidy(() => void op.run());
-          sm.cuda.synchronize();
-        },
-      ]),
-    );
-    const ms = timeInterleaved(fns, options.repeats);
-    const rate = (name: BandwidthResult['op']) => ops[name].bytes / ((ms[name]! / options.inner) * 1e-3) / 1e9;
-    const results = (Object.keys(ops) as BandwidthResult['op'][]).map((op) => ({
-      op,
-      bytes: ops[op].bytes,
-      ms: ms[op]! / options.inner,
-      gb_per_s: rate(op),
-      of_copy: rate(op) / rate('copy'),
-    }));
-    return { tokens: options.tokens, hidden: H, experts: E, capacity: C, dtype, results };
-  });
+  const g = new sm.Generator(5);
+  try {
+    return sm.tidy(() => {
+      const x = sm.randn([G, T, H], { generator: g, device, dtype });
+      const r = sm.fusedMoe.route(F.softmax(sm.randn([G, T, E], { generator: g, device }), -1), 'experts_choose', { capacity: C });
+      const weight = sm.rand([G, E, C], { generator: g, device }).to(dtype);
+      const y = sm.randn([E, G * C, H], { generator: g, device, dtype });
+      const rows = E * G * C * H * elt; // the expert-side buffer, [E, G·C, H]
+      const table = E * G * C * 8; // int64 slot table
+      const ops: Record<BandwidthResult['op'], { bytes: number; run: () => sm.Tensor }> = {
+        copy: { bytes: 2 * rows, run: () => y.clone() },
+        dispatch: { bytes: 2 * rows + table, run: () => sm.fusedMoe.dispatch(x, r.slotToken) },
+        combine: { bytes: rows + G * T * H * elt + table + E * G * C * 4, run: () => sm.fusedMoe.combine(y, r.slotToken, weight, T) },
+      };
+      const fns = Object.fromEntries(
+        Object.entries(ops).map(([name, op]) => [
+          name,
+          () => {
+            for (let i = 0; i < options.inner; i++) sm.tidy(() => void op.run());
+            sm.cuda.synchronize();
+          },
+        ]),
+      );
+      const ms = timeInterleaved(fns, options.repeats);
+      const rate = (name: BandwidthResult['op']) => ops[name].bytes / ((ms[name]! / options.inner) * 1e-3) / 1e9;
+      const results = (Object.keys(ops) as BandwidthResult['op'][]).map((op) => ({
+        op,
+        bytes: ops[op].bytes,
+        ms: ms[op]! / options.inner,
+        gb_per_s: rate(op),
+        of_copy: rate(op) / rate('copy'),
+      }));
+      return { tokens: options.tokens, hidden: H, experts: E, capacity: C, dtype, results };
+    });
+  } finally {
+    g.dispose();
+  }
 }
 
 export function benchMoe(options: { repeats: number; device: sm.Device; dtype: sm.DType; shapes?: string[]; batchSize?: number; trainingStep: boolean; bandwidthTokens?: number; log: (s: string) => void }): MoeBenchReport {
@@ -156,14 +160,11 @@ export function benchMoe(options: { repeats: number; device: sm.Device; dtype: s
         'masked layer': () => finish(masked.forward(input()).output),
       };
       // Synchronised, so that a GPU's queued work is inside the timing.
-      const tidied = Object.fromEntries(Object.entries(fns).map(([k, fn]) => [
-          k,
-          () => {
-            sm.tidy(fn);
-            sm.cuda.synchronize();
-          },
-        ]),
-      );
+      const synced = (fn: () => void) => () => {
+        sm.tidy(fn);
+        sm.cuda.synchronize();
+      };
+      const tidied = Object.fromEntries(Object.entries(fns).map(([k, fn]) => [k, synced(fn)]));
       const ms = timeInterleaved(tidied, options.repeats);
       for (const [key, value] of Object.entries(ms)) {
         const [impl, part] = key.split(' ') as [MoeResult['impl'], MoeResult['part']];
