@@ -77,26 +77,30 @@ struct Group {
   std::vector<at::Tensor> p, g, m, v;
 };
 
-void adamwGroup(Group& grp, const AdamW& h, double weightDecay, int64_t step) {
-  const at::Tensor& first = grp.p.front();
-  bool dense = true;
-  for (size_t i = 0; i < grp.p.size(); ++i) {
-    dense = dense && grp.p[i].is_contiguous() && grp.g[i].is_contiguous() && grp.m[i].is_contiguous() &&
-            grp.v[i].is_contiguous() && grp.g[i].scalar_type() == first.scalar_type() &&
-            grp.m[i].scalar_type() == first.scalar_type() && grp.v[i].scalar_type() == first.scalar_type();
-  }
 #if SM_HAS_FUSED_ADAMW
-  if (dense && at::isFloatingType(first.scalar_type())) {
-    // The kernel reads each parameter's step count (for bias correction) from a tensor on its device.
-    auto steps = at::full({static_cast<int64_t>(grp.p.size())}, static_cast<double>(step),
-                          first.options().dtype(at::kFloat))
-                     .unbind(0);
-    at::_fused_adamw_(grp.p, grp.g, grp.m, grp.v, {}, steps, h.lr, h.beta1, h.beta2, weightDecay, h.eps,
-                      /*amsgrad=*/false, /*maximize=*/false);
-    return;
+// libtorch's fused kernel takes a group of contiguous tensors of one floating dtype; false otherwise.
+bool fusedAdamwGroup(Group& grp, const AdamW& h, double weightDecay, int64_t step) {
+  const auto type = grp.p.front().scalar_type();
+  if (!at::isFloatingType(type)) return false;
+  for (size_t i = 0; i < grp.p.size(); ++i) {
+    for (const at::Tensor* t : {&grp.p[i], &grp.g[i], &grp.m[i], &grp.v[i]}) {
+      if (!t->is_contiguous() || t->scalar_type() != type) return false;
+    }
   }
+  // The kernel reads each parameter's step count (for bias correction) from a tensor on its device.
+  auto steps = at::full({static_cast<int64_t>(grp.p.size())}, static_cast<double>(step),
+                        grp.p.front().options().dtype(at::kFloat))
+                   .unbind(0);
+  at::_fused_adamw_(grp.p, grp.g, grp.m, grp.v, {}, steps, h.lr, h.beta1, h.beta2, weightDecay, h.eps,
+                    /*amsgrad=*/false, /*maximize=*/false);
+  return true;
+}
 #endif
-  (void)dense;
+
+void adamwGroup(Group& grp, const AdamW& h, double weightDecay, int64_t step) {
+#if SM_HAS_FUSED_ADAMW
+  if (fusedAdamwGroup(grp, h, weightDecay, step)) return;
+#endif
   at::_foreach_mul_(grp.m, h.beta1);
   at::_foreach_add_(grp.m, grp.g, 1 - h.beta1);
   at::_foreach_mul_(grp.v, h.beta2);
