@@ -8,7 +8,7 @@ import * as sm from '../lib';
 import { forwardIn } from '../lib/train/pretrain';
 import { AdamW } from '../lib/train/optimizer';
 import { syntheticPretrainingBatch, writePeerInputs, peerScript } from './model_inputs';
-import { PythonPeer } from './peer';
+import { PythonPeer, type PeerRuntime } from './peer';
 import { median, settle, timeOnce } from './timing';
 import { readPeakRss, resetPeakRss } from './rss';
 
@@ -32,6 +32,8 @@ export interface ModelsBenchOptions {
   python?: string;
   /** The peer's MoE dispatch: the reference's one-hot masks and einsums, or index gathers. */
   peerDispatch: 'masked' | 'scatter';
+  /** The peer's process settings (bench/peer.ts); default: a PyTorch user's. */
+  peerRuntime?: PeerRuntime;
   /** Also time Hugging Face transformers' BertForPreTraining for BERT presets (when installed). */
   hfBert: boolean;
   log: (line: string) => void;
@@ -88,6 +90,10 @@ export interface ModelsBenchReport {
   libtorch: string;
   pytorch: string | null;
   peer_dispatch: string;
+  /** The peer's process settings: 'default' (a PyTorch user's) or 'ours'. */
+  peer_runtime: PeerRuntime;
+  /** Our process's runtime tuning (OpenMP wait policy, malloc thresholds). */
+  runtime_tuning: sm.RuntimeTuningInfo;
   peer_note?: string;
   matmul_peak: { n: number; dtype: string; ours_gflops: number; pytorch_gflops: number | null };
   rows: ModelRow[];
@@ -230,7 +236,7 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
   let pytorch: string | null = null;
   let peerNote: string | undefined;
   if (options.python) {
-    const started = await PythonPeer.start(options.python, peerScript());
+    const started = await PythonPeer.start(options.python, peerScript(), options.peerRuntime ?? 'default');
     if (started.error) peerNote = `PyTorch peer unavailable (${started.error}); our figures only`;
     else {
       peer = started.peer;
@@ -333,6 +339,8 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
     libtorch: sm.systemInfo().libtorch.version,
     pytorch,
     peer_dispatch: options.peerDispatch,
+    peer_runtime: options.peerRuntime ?? 'default',
+    runtime_tuning: sm.runtimeTuning(),
     ...(peerNote ? { peer_note: peerNote } : {}),
     matmul_peak: { n: matmulN, dtype, ours_gflops: oursPeak, pytorch_gflops: pytorchPeak },
     rows,

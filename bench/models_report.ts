@@ -99,11 +99,19 @@ function align(rows: string[][]): string[] {
   return rows.map((r) => r.map((cell, k) => cell.padEnd(widths[k]!)).join('  ').trimEnd());
 }
 
+function tuningText(report: ModelsBenchReport): string {
+  const t = report.runtime_tuning;
+  if (!t) return 'n/a';
+  if (!t.enabled) return 'off';
+  const env = Object.entries(t.environment).map(([k, v]) => `${k}=${v}`);
+  return [...env, t.malloc?.applied ? 'malloc keeps freed pages' : 'malloc as configured'].join(', ');
+}
+
 function settingsLine(report: ModelsBenchReport): string {
   const peak = report.matmul_peak;
   return (
     `${report.device} (${report.cpu}), ${report.threads} threads, ${report.precision}; libtorch ${report.libtorch}, PyTorch ${report.pytorch ?? 'n/a'} ` +
-    `(peer MoE dispatch: ${report.peer_dispatch}); matmul ${peak.n}³ peak: ours ${peak.ours_gflops.toFixed(1)}, PyTorch ${fixed(peak.pytorch_gflops, 1)} GFLOP/s`
+    `(peer MoE dispatch: ${report.peer_dispatch}; peer runtime: ${report.peer_runtime ?? 'default'}); our runtime tuning: ${tuningText(report)}; matmul ${peak.n}³ peak: ours ${peak.ours_gflops.toFixed(1)}, PyTorch ${fixed(peak.pytorch_gflops, 1)} GFLOP/s`
   );
 }
 

@@ -7,6 +7,7 @@
 #include <ATen/Version.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "args.h"
 #include "registry.h"
@@ -90,6 +91,46 @@ Napi::Value nativeHeapStats(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// glibc serves blocks above a threshold (128 KiB, raised as such blocks are freed) with a fresh
+// mmap, and returns the heap's free top to the system past another (twice that); each new
+// activation tensor then has its pages faulted in and zeroed by the kernel again, every step.
+// Fixing both thresholds high keeps freed tensor memory in the heap for the next step: a BERT-base
+// step page-faulted half as often and ran ~10% faster. Resident memory then stays at the peak of
+// a step (sm.releaseFreeMemory() returns the free part). 32 MiB is glibc's upper bound for the
+// mmap threshold; larger tensors are still mapped per allocation. Skipped when the user tuned
+// malloc through its own environment variables or turned our tuning off.
+constexpr size_t kMmapThreshold = 32u << 20;
+constexpr size_t kTrimThreshold = 1u << 30;
+
+bool userTunedMalloc() {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  return std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||
+         (tunables != nullptr && std::string(tunables).find("glibc.malloc.") != std::string::npos);
+}
+
+bool runtimeTuningEnabled() {
+  const char* tune = std::getenv("SPARSE_MIXER_TUNE_RUNTIME");
+  return tune == nullptr || std::string(tune) != "0";
+}
+
+bool keepFreedPagesApplied = false;
+
+void keepFreedPages() {
+#if defined(__GLIBC__)
+  if (!runtimeTuningEnabled() || userTunedMalloc()) return;
+  keepFreedPagesApplied = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
+#endif
+}
+
+Napi::Value mallocTuning(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("applied", Napi::Boolean::New(env, keepFreedPagesApplied));
+  out.Set("mmapThresholdBytes", Napi::Number::New(env, static_cast<double>(kMmapThreshold)));
+  out.Set("trimThresholdBytes", Napi::Number::New(env, static_cast<double>(kTrimThreshold)));
+  return out;
+}
+
 }  // namespace
 
 // glibc gives each thread that allocates its own arena (up to 8 per core); the tokenizer's worker
@@ -105,6 +146,8 @@ void limitMallocArenas() {
 
 void registerRuntime(Napi::Env env, Napi::Object exports) {
   limitMallocArenas();
+  keepFreedPages();
+  SM_DEFINE(exports, mallocTuning);
   SM_DEFINE(exports, buildInfo);
   SM_DEFINE(exports, showConfig);
   SM_DEFINE(exports, getNumThreads);

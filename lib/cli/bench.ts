@@ -96,6 +96,7 @@ export function registerBenchCommands(program: Command): void {
     .option('--python <path>', 'Python with torch, for the PyTorch peer', '/usr/bin/python3')
     .option('--no-peer', 'time ours only')
     .option('--peer-dispatch <impl>', "the peer's MoE dispatch: masked (the reference's) or scatter", 'masked')
+    .option('--peer-runtime <r>', "the peer's process settings: default (a PyTorch user's) or ours (our OpenMP wait policy and malloc thresholds)", 'default')
     .option('--hf-bert', "also time Hugging Face transformers' BERT for BERT presets")
     .option('--out <dir>', 'write models.json, models.md and models.svg here')
     .option('--json', 'print one JSON object')
@@ -110,6 +111,7 @@ export function registerBenchCommands(program: Command): void {
       });
       if (opts.precision !== 'float32' && opts.precision !== 'bfloat16') throw new Error(`--precision must be float32 or bfloat16, got '${opts.precision}'`);
       if (opts.peerDispatch !== 'masked' && opts.peerDispatch !== 'scatter') throw new Error(`--peer-dispatch must be masked or scatter, got '${opts.peerDispatch}'`);
+      if (opts.peerRuntime !== 'default' && opts.peerRuntime !== 'ours') throw new Error(`--peer-runtime must be default or ours, got '${opts.peerRuntime}'`);
       const report = await benchModels({
         models: opts.model,
         ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
@@ -123,6 +125,7 @@ export function registerBenchCommands(program: Command): void {
         passes,
         ...(opts.peer ? { python: opts.python } : {}),
         peerDispatch: opts.peerDispatch,
+        peerRuntime: opts.peerRuntime,
         hfBert: opts.hfBert ?? false,
         log: logger(opts.json),
       });
@@ -180,6 +183,7 @@ interface ModelsCliOptions {
   python: string;
   peer: boolean;
   peerDispatch: string;
+  peerRuntime: string;
   hfBert?: boolean;
   out?: string;
   json?: boolean;

@@ -12,6 +12,14 @@ export function doctorReport(): { info: SystemInfo; warnings: string[] } {
   return { info, warnings };
 }
 
+function formatTuning(t: SystemInfo['tuning']): string {
+  if (!t.enabled) return 'off (SPARSE_MIXER_TUNE_RUNTIME=0)';
+  const env = Object.entries(t.environment).map(([k, v]) => `${k}=${v}`);
+  const parts = [env.length > 0 ? env.join(' ') : 'OpenMP settings left to the environment'];
+  if (t.malloc) parts.push(t.malloc.applied ? `malloc keeps freed blocks up to ${t.malloc.mmapThresholdBytes >> 20} MiB` : 'malloc left as configured');
+  return parts.join('; ');
+}
+
 export function formatDoctor({ info, warnings }: { info: SystemInfo; warnings: string[] }): string {
   const rows: [string, string][] = [
     ['sparse-mixer', info.version],
@@ -22,6 +30,7 @@ export function formatDoctor({ info, warnings }: { info: SystemInfo; warnings: s
     ['CUDA devices', info.cuda.available ? String(info.cuda.deviceCount) : 'none available'],
     ['BLAS', `${info.blas.kind}${info.blas.library ? ` (${info.blas.library})` : ''}`],
     ['threads', `${info.threads.intraOp} intra-op (${info.threads.setBy})`],
+    ['runtime tuning', formatTuning(info.tuning)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import nodeGypBuild = require('node-gyp-build');
 import type { NativeAddon } from './native-api';
+import { applyRuntimeDefaults } from './runtime-env';
 
 /** The package root, from dist/lib/tensor at run time. */
 export const packageRoot = path.resolve(__dirname, '..', '..', '..');
@@ -70,6 +71,8 @@ export function loadAddon(): LoadedAddon {
   if (loaded) return loaded;
   const file = candidateFile();
   if (!file) throw loadFailure(undefined, new Error('no binary'));
+  // Before the require: libgomp reads its environment when the addon's dependencies load.
+  applyRuntimeDefaults();
   try {
     const addon = require(file) as NativeAddon;
     loaded = { addon, file, prebuilt: file.split(path.sep).includes('prebuilds') };

@@ -28,7 +28,7 @@ export * as functional from './functional';
 export { cat, stack, where, einsum, matmul, bmm, baddbmm, addmm, fftn, ifftn } from './functional';
 export { tidy, keep, dispose, memory, type MemoryInfo } from './lifetime';
 export { noGrad, enableGrad, isGradEnabled, autocast, isAutocastEnabled, type AutocastOptions } from './autograd';
-export { getNumThreads, setNumThreads, releaseFreeMemory, nativeHeap, systemInfo, blasInfo, type SystemInfo, type BlasInfo } from './runtime';
+export { getNumThreads, setNumThreads, releaseFreeMemory, nativeHeap, runtimeTuning, type RuntimeTuningInfo, systemInfo, blasInfo, type SystemInfo, type BlasInfo } from './runtime';
 export type { NativeHeapStats } from './native-api';
 export * as fusedMoe from './moe';
 export * as optim from './optim';

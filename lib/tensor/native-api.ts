@@ -262,6 +262,17 @@ export interface NativeAddon {
   cudaResetPeakMemory(index: number): void;
   releaseFreeMemory(): boolean;
   nativeHeapStats(): NativeHeapStats | undefined;
+  mallocTuning?(): MallocTuning;
+}
+
+/** What native/runtime.cc did to glibc's malloc at load time (see keepFreedPages there). */
+export interface MallocTuning {
+  /** True when the thresholds below are in force. */
+  applied: boolean;
+  /** Blocks up to this size come from the heap and are reused instead of being mapped anew. */
+  mmapThresholdBytes: number;
+  /** Free memory at the heap's top is returned to the system only past this. */
+  trimThresholdBytes: number;
 }
 
 /** glibc's heap, from mallinfo2() (summed over all malloc arenas). */

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import { loadAddon, readBuildRecord } from './binding';
 import { N, THREADS_ENV } from './native';
 import type { NativeHeapStats } from './native-api';
+import { applyRuntimeDefaults } from './runtime-env';
 
 /** Intra-op threads libtorch uses (defaults to all cores; see SPARSE_MIXER_NUM_THREADS). */
 export function getNumThreads(): number {
@@ -30,6 +31,24 @@ export function releaseFreeMemory(): boolean {
 export function nativeHeap(): NativeHeapStats | undefined {
   // An addon built before this binding existed (an older prebuild) cannot tell either.
   return typeof N.nativeHeapStats === 'function' ? N.nativeHeapStats() : undefined;
+}
+
+export interface RuntimeTuningInfo {
+  /** False when SPARSE_MIXER_TUNE_RUNTIME=0 turned the tuning off. */
+  enabled: boolean;
+  /** Environment variables set before the native libraries loaded (the user's own values win). */
+  environment: Record<string, string>;
+  /** malloc keeps freed memory for reuse (blocks up to the threshold) instead of mapping it anew. */
+  malloc: { applied: boolean; mmapThresholdBytes: number; trimThresholdBytes: number } | undefined;
+}
+
+/**
+ * The process-wide runtime tuning this package applied when it loaded (OpenMP wait policy, malloc
+ * thresholds; README, "Threads and memory"). Turn it off with SPARSE_MIXER_TUNE_RUNTIME=0.
+ */
+export function runtimeTuning(): RuntimeTuningInfo {
+  const env = applyRuntimeDefaults(); // already applied: this only reads the record
+  return { enabled: env.enabled, environment: { ...env.set }, malloc: N.mallocTuning?.() };
 }
 
 export interface BlasInfo {
@@ -83,6 +102,7 @@ export interface SystemInfo {
   cuda: { available: boolean; deviceCount: number };
   blas: BlasInfo;
   threads: { intraOp: number; setBy: string };
+  tuning: RuntimeTuningInfo;
   node: string;
 }
 
@@ -105,6 +125,7 @@ export function systemInfo(): SystemInfo {
       intraOp: N.getNumThreads(),
       setBy: process.env[THREADS_ENV] ? THREADS_ENV : 'default (all cores)',
     },
+    tuning: runtimeTuning(),
     node: process.version,
   };
 }
