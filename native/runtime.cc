@@ -105,7 +105,8 @@ constexpr size_t kTrimThreshold = 1u << 30;
 bool userTunedMalloc() {
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   return std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||
-         (tunables != nullptr && std::string(tunables).find("glibc.malloc.") != std::string::npos);
+         (tunables != nullptr && (std::string(tunables).find("glibc.malloc.mmap_threshold") != std::string::npos ||
+                                  std::string(tunables).find("glibc.malloc.trim_threshold") != std::string::npos));
 }
 
 bool runtimeTuningEnabled() {

@@ -4,9 +4,9 @@
 // Why: Debian's libtorch runs two thread pools on the same cores, OpenMP's (libtorch's own
 // parallel loops and our kernels) and OpenBLAS's pthreads (every matmul). OpenMP workers spin
 // after each parallel loop by default and take the cores the BLAS threads need next, and the
-// other way round. Letting OpenMP workers sleep at once made BERT-base inference 1.5x and Fast
-// Sparse Mixer inference up to 2x faster on a 2-core machine (README, Benchmarks). The C heap
-// part of the tuning (malloc keeping freed pages) is done natively, in native/runtime.cc.
+// other way round. Letting OpenMP workers sleep at once made BERT-base inference 1.3x and Fast
+// Sparse Mixer inference 1.6-2x faster on a 2-core machine (README, "Runtime tuning"). The C
+// heap part of the tuning (malloc keeping freed pages) is done natively, in native/runtime.cc.
 
 /** Set to 0 to leave the C library and OpenMP at their own defaults. */
 export const TUNE_ENV = 'SPARSE_MIXER_TUNE_RUNTIME';

@@ -44,7 +44,7 @@ export interface RuntimeTuningInfo {
 
 /**
  * The process-wide runtime tuning this package applied when it loaded (OpenMP wait policy, malloc
- * thresholds; README, "Threads and memory"). Turn it off with SPARSE_MIXER_TUNE_RUNTIME=0.
+ * thresholds; README, "Runtime tuning"). Turn it off with SPARSE_MIXER_TUNE_RUNTIME=0.
  */
 export function runtimeTuning(): RuntimeTuningInfo {
   const env = applyRuntimeDefaults(); // already applied: this only reads the record
