@@ -29,6 +29,6 @@ export { cat, stack, where, einsum, matmul, bmm, baddbmm, addmm, fftn, ifftn } f
 export { tidy, keep, dispose, memory, type MemoryInfo } from './lifetime';
 export { noGrad, enableGrad, isGradEnabled, autocast, isAutocastEnabled, type AutocastOptions } from './autograd';
 export { getNumThreads, setNumThreads, releaseFreeMemory, nativeHeap, runtimeTuning, type RuntimeTuningInfo, systemInfo, blasInfo, type SystemInfo, type BlasInfo } from './runtime';
-export type { NativeHeapStats } from './native-api';
+export type { NativeHeapStats, MallocTuning } from './native-api';
 export * as fusedMoe from './moe';
 export * as optim from './optim';

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import { loadAddon, readBuildRecord } from './binding';
 import { N, THREADS_ENV } from './native';
-import type { NativeHeapStats } from './native-api';
+import type { MallocTuning, NativeHeapStats } from './native-api';
 import { applyRuntimeDefaults } from './runtime-env';
 
 /** Intra-op threads libtorch uses (defaults to all cores; see SPARSE_MIXER_NUM_THREADS). */
@@ -38,8 +38,8 @@ export interface RuntimeTuningInfo {
   enabled: boolean;
   /** Environment variables set before the native libraries loaded (the user's own values win). */
   environment: Record<string, string>;
-  /** malloc keeps freed memory for reuse (blocks up to the threshold) instead of mapping it anew. */
-  malloc: { applied: boolean; mmapThresholdBytes: number; trimThresholdBytes: number } | undefined;
+  /** malloc keeps freed memory for reuse instead of mapping it anew; undefined from an older binary. */
+  malloc: MallocTuning | undefined;
 }
 
 /**
