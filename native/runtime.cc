@@ -109,6 +109,7 @@ bool userTunedMalloc() {
                                   std::string(tunables).find("glibc.malloc.trim_threshold") != std::string::npos));
 }
 
+// The same switch as lib/tensor/runtime-env.ts (TUNE_ENV).
 bool runtimeTuningEnabled() {
   const char* tune = std::getenv("SPARSE_MIXER_TUNE_RUNTIME");
   return tune == nullptr || std::string(tune) != "0";

@@ -8,11 +8,11 @@
 // Sparse Mixer inference 1.6-2x faster on a 2-core machine (README, "Runtime tuning"). The C
 // heap part of the tuning (malloc keeping freed pages) is done natively, in native/runtime.cc.
 
-/** Set to 0 to leave the C library and OpenMP at their own defaults. */
-export const TUNE_ENV = 'SPARSE_MIXER_TUNE_RUNTIME';
+/** Set to 0 to leave the C library and OpenMP at their own defaults (native/runtime.cc reads it too). */
+const TUNE_ENV = 'SPARSE_MIXER_TUNE_RUNTIME';
 
 /** The variables we set when the user has not, and their values. */
-export const RUNTIME_DEFAULTS: Readonly<Record<string, string>> = { OMP_WAIT_POLICY: 'PASSIVE' };
+const RUNTIME_DEFAULTS: Readonly<Record<string, string>> = { OMP_WAIT_POLICY: 'PASSIVE' };
 
 export interface RuntimeTuning {
   /** False when SPARSE_MIXER_TUNE_RUNTIME=0 turned it off. */
