@@ -3,4 +3,5 @@ export * from './tensor';
 export * as nn from './nn';
 export * from './model';
 export * as data from './data';
+export * as distributed from './distributed';
 export * as train from './train';

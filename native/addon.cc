@@ -18,6 +18,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sm::registerSentencePiece(env, exports);
   sm::registerOptim(env, exports);
   sm::registerCudaRuntime(env, exports);
+  sm::registerDistributed(env, exports);
+  sm::registerGradSync(env, exports);
+  sm::registerExpertExchange(env, exports);
+  sm::registerLaunch(env, exports);
   return exports;
 }
 }  // namespace

@@ -178,11 +178,12 @@ Napi::Value gradNorm(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), globalNorm(tensorListArg(info, 0)));
 }
 
-// (params[], maxNorm) -> the norm before clipping; gradients are scaled so their norm is at most maxNorm.
+// (params[], maxNorm, norm?) -> the norm before clipping; gradients are scaled so their norm is at
+// most maxNorm. A given norm is used instead of this list's own (a norm over several processes).
 Napi::Value clipGradNorm(const Napi::CallbackInfo& info) {
   auto params = tensorListArg(info, 0);
   double maxNorm = doubleArg(info, 1);
-  double norm = globalNorm(params);
+  double norm = isMissing(info, 2) ? globalNorm(params) : doubleArg(info, 2);
   if (std::isfinite(norm) && norm > maxNorm) {
     at::NoGradGuard noGrad;
     for (auto& p : params) {

@@ -17,4 +17,8 @@ void registerMoe(Napi::Env env, Napi::Object exports);
 void registerSentencePiece(Napi::Env env, Napi::Object exports);
 void registerOptim(Napi::Env env, Napi::Object exports);
 void registerCudaRuntime(Napi::Env env, Napi::Object exports);
+void registerDistributed(Napi::Env env, Napi::Object exports);
+void registerGradSync(Napi::Env env, Napi::Object exports);
+void registerExpertExchange(Napi::Env env, Napi::Object exports);
+void registerLaunch(Napi::Env env, Napi::Object exports);
 }  // namespace sm

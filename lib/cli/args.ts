@@ -12,3 +12,9 @@ export function positiveNumber(value: string): number {
   if (!(n > 0)) throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
   return n;
 }
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got '${value}'`);
+  return n;
+}

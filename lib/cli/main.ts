@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The sparse-mixer command-line program.
 import { Command, InvalidArgumentError } from 'commander';
-import { positiveInt, positiveNumber } from './args';
+import { nonNegativeInt, positiveInt, positiveNumber } from './args';
 import { registerBenchCommands } from './bench';
 import { doctorReport, formatDoctor } from './doctor';
 import { runSmoke } from './smoke';
@@ -81,14 +81,36 @@ export function buildProgram(): Command {
     .option('--set <key=value...>', 'override config fields (also --config.key=value)', [])
     .option('--force', 'continue a workdir whose config differs')
     .option('--json', 'print the final result as JSON')
+    .option('--nproc-per-node <n>', 'start this many worker processes on this machine (torchrun style; threads are split between them)', positiveInt)
+    .option('--nnodes <n>', 'machines taking part (run the same command on each, with its --node-rank)', positiveInt)
+    .option('--node-rank <k>', "this machine's index among them, 0 on the machine that hosts the rendezvous", nonNegativeInt)
+    .option('--master-addr <host>', 'address of node 0, where rank 0 hosts the rendezvous store (default: MASTER_ADDR or 127.0.0.1)')
+    .option('--master-port <port>', 'its port (default: MASTER_PORT or 29500)', positiveInt)
     .addHelpText(
       'after',
       '\nExamples:\n  $ sparse-mixer train --config pretraining --workdir runs/pt --vocab vocab.model --set preset=sparse-mixer-small num_train_steps=2000\n' +
-        '  $ sparse-mixer train --config classification --workdir runs/rte --vocab_filepath vocab.model --config.dataset_name=glue/rte --config.init_checkpoint_dir=runs/pt',
+        '  $ sparse-mixer train --config classification --workdir runs/rte --vocab_filepath vocab.model --config.dataset_name=glue/rte --config.init_checkpoint_dir=runs/pt\n' +
+        '  $ sparse-mixer train --nproc-per-node 2 --config pretraining --workdir runs/pt2 --vocab vocab.model --set expert_parallel_size=2',
     )
-    .action(async (opts: { config: string; workdir: string; vocab?: string; set: string[]; force?: boolean; json?: boolean }) => {
-      const { resolveTrainConfig, runTraining } = await import('./train');
-      const result = await runTraining(resolveTrainConfig(opts.config, opts.vocab, opts.set), opts.workdir, opts.force ?? false);
+    .action(async (opts: { config: string; workdir: string; vocab?: string; set: string[]; force?: boolean; json?: boolean; nprocPerNode?: number; nnodes?: number; nodeRank?: number; masterAddr?: string; masterPort?: number }) => {
+      const { resolveTrainConfig, runTraining, withoutLauncherFlags } = await import('./train');
+      const { LAUNCHER_PID_ENV, launch } = await import('../distributed');
+      const config = resolveTrainConfig(opts.config, opts.vocab, opts.set); // a bad config fails here, before any worker starts
+      if ((opts.nprocPerNode !== undefined || opts.nnodes !== undefined) && !process.env[LAUNCHER_PID_ENV]) {
+        const result = await launch({
+          nprocPerNode: opts.nprocPerNode ?? 1,
+          nnodes: opts.nnodes,
+          nodeRank: opts.nodeRank,
+          masterAddr: opts.masterAddr,
+          masterPort: opts.masterPort,
+          command: process.execPath,
+          args: [process.argv[1]!, ...withoutLauncherFlags(process.argv.slice(2))],
+        });
+        process.exitCode = result.exitCode;
+        return;
+      }
+      const result = await runTraining(config, opts.workdir, opts.force ?? false);
+      if (result.rank !== 0) return; // rank 0 speaks for the run
       const summary = { workdir: result.workdir, step: result.step, stopped: result.stopped, eval: result.eval };
       console.log(opts.json ? JSON.stringify(summary) : `finished at step ${result.step} (${result.stopped}); workdir ${result.workdir}`);
     });

@@ -30,9 +30,36 @@ export function resolveTrainConfig(spec: string, vocab: string | undefined, over
   return trainConfig(values);
 }
 
-export function runTraining(config: TrainConfig, workdir: string, force: boolean): Promise<RunResult> {
+/**
+ * Runs the config's training. Under a launcher or a cluster that set WORLD_SIZE > 1, this process
+ * first joins the others (c10d rendezvous at MASTER_ADDR:MASTER_PORT) and leaves at the end.
+ */
+export async function runTraining(config: TrainConfig, workdir: string, force: boolean): Promise<RunResult & { rank: number }> {
   const options = { workdir, force };
-  return config.mode === 'pretraining' ? pretrain(config, options) : finetune(config, options);
+  const { bindToLauncher, destroy, init, launchEnvironment } = await import('../distributed');
+  bindToLauncher();
+  const env = launchEnvironment();
+  if (env.worldSize > 1) init();
+  try {
+    const result = await (config.mode === 'pretraining' ? pretrain(config, options) : finetune(config, options));
+    return { ...result, rank: env.rank };
+  } finally {
+    if (env.worldSize > 1) destroy();
+  }
+}
+
+/** The launcher's own flags, which its workers must not see again. */
+export const LAUNCHER_FLAGS = ['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '--master-port'];
+
+export function withoutLauncherFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const flag = LAUNCHER_FLAGS.find((f) => arg === f || arg.startsWith(`${f}=`));
+    if (!flag) out.push(arg);
+    else if (arg === flag) i++; // its value follows
+  }
+  return out;
 }
 
 /** The original's spellings: --config.FIELD=VALUE becomes --set FIELD=VALUE, --vocab_filepath becomes --vocab. */

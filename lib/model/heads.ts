@@ -30,6 +30,13 @@ export type RawStats = Record<string, Tensor>;
 export interface ModelOutput {
   loss: Tensor;
   stats: RawStats;
+  /** Each MoE layer's raw terms (for combining several processes' statistics exactly). */
+  moe: MoeStats[];
+}
+
+/** Losses are computed in float32 at least: bfloat16 logits are widened, float64 ones kept. */
+function lossPrecision(t: Tensor): Tensor {
+  return t.dtype === 'float64' ? t : t.float();
 }
 
 /** Σ of auxiliary and z losses over MoE layers, and the three diversity metrics averaged. */
@@ -90,18 +97,18 @@ export class PretrainingModel extends Module {
     const gathered = sequence.gather(1, batch.masked_lm_positions.unsqueeze(2).expand([B, P, d]));
     const mlmLogits = this.mlm.forward(gathered, this.encoder.embeddings.word.weight);
     const V = mlmLogits.shape[2]!;
-    const weights = batch.masked_lm_weights.float();
-    const mlmCe = F.crossEntropy(mlmLogits.reshape([B * P, V]).float(), batch.masked_lm_ids.reshape([B * P]), { reduction: 'none' });
+    const weights = lossPrecision(batch.masked_lm_weights);
+    const mlmCe = F.crossEntropy(lossPrecision(mlmLogits.reshape([B * P, V])), batch.masked_lm_ids.reshape([B * P]), { reduction: 'none' });
     const mlmLossSum = mlmCe.mul(weights.reshape([B * P])).sum();
     const mlmWeightSum = weights.sum();
     const mlmLoss = mlmLossSum.div(mlmWeightSum.clamp(1e-5));
-    const mlmCorrect = mlmLogits.argmax(-1).eq(batch.masked_lm_ids).float().mul(weights).sum();
+    const mlmCorrect = mlmLogits.argmax(-1).eq(batch.masked_lm_ids).to(weights.dtype).mul(weights).sum();
 
     const nspLogits = this.nsp.forward(pooled);
-    const nspCe = F.crossEntropy(nspLogits.float(), batch.next_sentence_labels, { reduction: 'none' });
+    const nspCe = F.crossEntropy(lossPrecision(nspLogits), batch.next_sentence_labels, { reduction: 'none' });
     const nspLossSum = nspCe.sum();
     const nspLoss = nspLossSum.div(B);
-    const nspCorrect = nspLogits.argmax(-1).eq(batch.next_sentence_labels).float().sum();
+    const nspCorrect = nspLogits.argmax(-1).eq(batch.next_sentence_labels).to(nspCe.dtype).sum();
 
     const terms = moeTerms(this.config, moe);
     let loss = mlmLoss.add(nspLoss);
@@ -110,6 +117,7 @@ export class PretrainingModel extends Module {
       loss,
       mlmLogits,
       nspLogits,
+      moe,
       stats: {
         masked_lm_loss_sum: mlmLossSum,
         masked_lm_weight_sum: mlmWeightSum,
@@ -150,11 +158,11 @@ export class ClassificationModel extends Module {
     const { logits, moe } = this.logits(batch.input_ids, batch.type_ids);
     const B = logits.shape[0]!;
     const lossSum = this.regression
-      ? F.mseLoss(logits.select(1, 0).float(), batch.label.float(), 'sum')
-      : F.crossEntropy(logits.float(), batch.label, { reduction: 'sum' });
+      ? F.mseLoss(lossPrecision(logits.select(1, 0)), batch.label.to(logits.dtype === 'float64' ? 'float64' : 'float32'), 'sum')
+      : F.crossEntropy(lossPrecision(logits), batch.label, { reduction: 'sum' });
     const terms = moeTerms(this.config, moe);
     let loss = lossSum.div(B);
     if (terms.loss) loss = loss.add(terms.loss);
-    return { loss, logits, stats: { loss_sum: lossSum, count: scalar(B), ...terms.stats } };
+    return { loss, logits, moe, stats: { loss_sum: lossSum, count: scalar(B), ...terms.stats } };
   }
 }

@@ -2,7 +2,7 @@ export { modelConfig, MODEL_SCHEMA, MODEL_ARCHS, LAYOUTS, ROUTER_TYPES, DISPATCH
 export { presetConfig, PRESETS, PRESET_NAMES } from './presets';
 export { layerPlan, isReplacementLayer, type LayerPlan } from './layout';
 export * as routing from './routing';
-export { MoeLayer, Experts, type MoeStats } from './moe';
+export { MoeLayer, Experts, type MoeStats, type ExpertExchange } from './moe';
 export { Mixing, circulant, type MixingKind } from './mixing';
 export { SelfAttention, attentionMask } from './attention';
 export { Encoder, EncoderBlock, Embeddings, FeedForward, type EncoderOutput } from './encoder';

@@ -21,6 +21,23 @@ export interface MoeStats {
   fractionLeftBehind: Tensor;
   expertUsage: Tensor;
   routerConfidence: Tensor;
+  /** routerConfidence's numerator and denominator, so that several ranks' values combine exactly. */
+  combineWeightSum: Tensor;
+  dispatchedSlots: Tensor;
+}
+
+/**
+ * Where experts live when they are spread over processes (expert parallelism): `size` ranks hold
+ * `num_experts / size` experts each, this one the `rank`-th block. The distributed layer provides
+ * it (lib/distributed); without one, every expert runs in this process.
+ */
+export interface ExpertExchange {
+  readonly rank: number;
+  readonly size: number;
+  /** [E, S, H] slots of this rank's tokens -> [E / size, Σ S_p, H]: every rank's slots for this rank's experts. */
+  toExperts(x: Tensor): { local: Tensor; slotsPerRank: number[] };
+  /** The inverse: this rank's experts' outputs go back to the ranks their tokens came from. */
+  fromExperts(y: Tensor, slotsPerRank: readonly number[]): Tensor;
 }
 
 /** E independent feed-forward networks, stored stacked so they run as batched GEMMs. */
@@ -29,6 +46,7 @@ export class Experts extends Module {
   readonly b1: Tensor;
   readonly w2: Tensor;
   readonly b2: Tensor;
+  private exchange: ExpertExchange | undefined;
 
   constructor(ctx: InitContext, readonly numExperts: number, dModel: number, dFF: number, readonly dropoutRate: number) {
     super();
@@ -38,11 +56,32 @@ export class Experts extends Module {
     this.b2 = this.param('b2', zerosParam(ctx, [numExperts, 1, dModel]));
   }
 
-  /** [E, S, H] -> [E, S, H]: expert e's network on its S slots. */
+  /** [e, S, H] -> [e, S, H]: each expert held here on its S slots. */
   forward(x: Tensor): Tensor {
     const h = F.gelu(baddbmm(this.b1, x, this.w1), 'tanh');
     const y = baddbmm(this.b2, h, this.w2);
     return this.training && this.dropoutRate > 0 ? F.dropout(y, this.dropoutRate, true) : y;
+  }
+
+  /** [E, S, H] -> [E, S, H]: every expert on its slots, wherever the expert lives. */
+  runAll(x: Tensor): Tensor {
+    if (!this.exchange) return this.forward(x);
+    const { local, slotsPerRank } = this.exchange.toExperts(x);
+    return this.exchange.fromExperts(this.forward(local), slotsPerRank);
+  }
+
+  /**
+   * Keeps only this rank's block of experts (parameters narrowed in place) and sends slots through
+   * the exchange from now on. Call it before creating an optimizer.
+   */
+  shardOver(exchange: ExpertExchange): void {
+    const { rank, size } = exchange;
+    if (this.exchange) throw new Error('experts are already sharded');
+    if (!Number.isInteger(size) || size < 1 || this.numExperts % size !== 0) {
+      throw new Error(`num_experts ${this.numExperts} does not divide over ${size} expert-parallel ranks`);
+    }
+    for (const name of ['w1', 'b1', 'w2', 'b2'] as const) this.shardParam(name, { dim: 0, index: rank, count: size });
+    this.exchange = exchange;
   }
 }
 
@@ -110,7 +149,7 @@ export class MoeLayer extends Module {
       const padded = cat([probs.transpose(1, 2), zeros([G, c.num_experts, 1], { dtype: probs.dtype, device: probs.device })], 2);
       const slotWeight = padded.gather(2, r.slotToken);
       auxLoss = expertsChoose ? zeros([], { dtype: probs.dtype, device: probs.device }) : r.expertFraction.mul(probs.mean(1)).mean().mul(c.num_experts ** 2);
-      const expertOut = this.experts.forward(fusedMoe.dispatch(tokens, r.slotToken));
+      const expertOut = this.experts.runAll(fusedMoe.dispatch(tokens, r.slotToken));
       output = fusedMoe.combine(expertOut, r.slotToken, slotWeight.to(tokens.dtype), T, c.deterministic_moe);
       dispatchedTokens = r.dispatchedTokens;
       dispatchedSlots = r.filledSlots;
@@ -120,7 +159,7 @@ export class MoeLayer extends Module {
       auxLoss = r.auxLoss;
       const dispatch = r.dispatch.to(tokens.dtype);
       const expertIn = einsum('gth,gtec->egch', tokens, dispatch).reshape([c.num_experts, G * C, H]);
-      const expertOut = this.experts.forward(expertIn).reshape([c.num_experts, G, C, H]);
+      const expertOut = this.experts.runAll(expertIn).reshape([c.num_experts, G, C, H]);
       output = einsum('egch,gtec->gth', expertOut, r.combine.to(tokens.dtype));
       dispatchedTokens = r.dispatch.sum([2, 3]).gt(0).sum();
       dispatchedSlots = r.dispatch.sum();
@@ -142,6 +181,8 @@ export class MoeLayer extends Module {
       fractionLeftBehind: dispatchedTokens.float().div(numTokens).rsub(1),
       expertUsage: expertsChoose ? scalar(1, { dtype: probs.dtype, device: probs.device }) : dispatchedSlots.float().div(c.num_experts * C * G),
       routerConfidence: combineSum.div(dispatchedSlots.float().clamp(1)),
+      combineWeightSum: combineSum,
+      dispatchedSlots: dispatchedSlots.float(),
     };
     return { output: output.reshape([B, N, H]), stats };
   }
@@ -153,7 +194,7 @@ export class MoeLayer extends Module {
     const padded = cat([tokens, zeros([G, 1, H], { dtype: tokens.dtype, device: tokens.device })], 1); // row T is zero
     const index = slotToken.reshape([G, E * C, 1]).expand([G, E * C, H]);
     const expertIn = padded.gather(1, index).reshape([G, E, C, H]).transpose(0, 1).reshape([E, G * C, H]);
-    const expertOut = this.experts.forward(expertIn).reshape([E, G, C, H]).transpose(0, 1).reshape([G, E * C, H]);
+    const expertOut = this.experts.runAll(expertIn).reshape([E, G, C, H]).transpose(0, 1).reshape([G, E * C, H]);
     const weighted = expertOut.mul(slotWeight.reshape([G, E * C, 1]).to(tokens.dtype));
     const combined = zeros([G, T + 1, H], { dtype: weighted.dtype, device: tokens.device }).scatterAdd(1, index, weighted);
     return combined.narrow(1, 0, T);

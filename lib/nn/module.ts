@@ -3,6 +3,13 @@ import { keep, noGrad, tidy, type DType, type Device, type Tensor } from '../ten
 
 export type StateDict = Map<string, Tensor>;
 
+/** A parameter that holds block `index` of `count` equal blocks of a larger tensor along `dim`. */
+export interface ShardSpec {
+  dim: number;
+  index: number;
+  count: number;
+}
+
 export interface LoadResult {
   missing: string[];
   unexpected: string[];
@@ -15,6 +22,7 @@ export abstract class Module {
   private readonly _params = new Map<string, Tensor>();
   private readonly _buffers = new Map<string, { tensor: Tensor; persistent: boolean }>();
   private readonly _children = new Map<string, Module>();
+  private readonly _shards = new Map<string, ShardSpec>();
 
   /** Registers a trainable parameter (it requires grad and is exempt from tidy scopes). */
   protected param(name: string, value: Tensor): Tensor {
@@ -29,6 +37,34 @@ export abstract class Module {
     this.checkName(name);
     this._buffers.set(name, { tensor: keep(value), persistent });
     return value;
+  }
+
+  /**
+   * Narrows a registered parameter in place to one block of itself (its handle stays valid), and
+   * remembers it: loadStateDict then accepts the whole tensor and takes the block.
+   */
+  protected shardParam(name: string, spec: ShardSpec): void {
+    const p = this._params.get(name);
+    if (!p) throw new Error(`shardParam: no parameter '${name}' in ${this.constructor.name}`);
+    const length = p.shape[spec.dim]! / spec.count;
+    if (!Number.isInteger(length) || spec.index < 0 || spec.index >= spec.count) {
+      throw new Error(`shardParam: cannot take block ${spec.index} of ${spec.count} along dim ${spec.dim} of ${name} [${p.shape}]`);
+    }
+    noGrad(() =>
+      tidy(() => {
+        const block = p.narrow(spec.dim, spec.index * length, length).clone();
+        p.setData(block);
+      }),
+    );
+    this._shards.set(name, spec);
+  }
+
+  /** Sharded parameters with dotted names and where their block sits in the whole tensor. */
+  namedShards(prefix = ''): [string, ShardSpec][] {
+    const out: [string, ShardSpec][] = [];
+    for (const [name, s] of this._shards) out.push([prefix + name, s]);
+    for (const [name, m] of this._children) out.push(...m.namedShards(`${prefix}${name}.`));
+    return out;
   }
 
   protected child<M extends Module>(name: string, module: M): M {
@@ -98,11 +134,25 @@ export abstract class Module {
     const strict = options.strict ?? true;
     const source = state instanceof Map ? state : new Map(Object.entries(state));
     const own = this.stateDict();
+    const shards = new Map(this.namedShards());
+    // A sharded parameter takes its block of a whole tensor (a checkpoint holds whole tensors).
+    const blockOf = (name: string, value: Tensor): ShardSpec | undefined => {
+      const s = shards.get(name);
+      const t = own.get(name)!;
+      return s && value.rank === t.rank && value.shape[s.dim] === t.shape[s.dim]! * s.count ? s : undefined;
+    };
     const result: LoadResult = { missing: [], unexpected: [], mismatched: [] };
+    const blocks = new Map<string, ShardSpec>();
     for (const [name, t] of own) {
       const value = source.get(name);
-      if (value === undefined) result.missing.push(name);
-      else if (value.shape.join() !== t.shape.join()) result.mismatched.push({ name, expected: t.shape, got: value.shape });
+      if (value === undefined) {
+        result.missing.push(name);
+        continue;
+      }
+      if (value.shape.join() === t.shape.join()) continue;
+      const spec = blockOf(name, value);
+      if (spec) blocks.set(name, spec);
+      else result.mismatched.push({ name, expected: t.shape, got: value.shape });
     }
     for (const name of source.keys()) if (!own.has(name)) result.unexpected.push(name);
     const problems: string[] = [];
@@ -115,8 +165,11 @@ export abstract class Module {
     noGrad(() =>
       tidy(() => {
         for (const [name, t] of own) {
-          const value = source.get(name);
-          if (value !== undefined) t.copyFrom(value.to(t.dtype).to(t.device));
+          let value = source.get(name);
+          if (value === undefined) continue;
+          const spec = blocks.get(name);
+          if (spec) value = value.narrow(spec.dim, spec.index * t.shape[spec.dim]!, t.shape[spec.dim]!);
+          t.copyFrom(value.to(t.dtype).to(t.device));
         }
       }),
     );

@@ -248,7 +248,7 @@ export interface NativeAddon {
   // optimizer
   adamwStep(params: readonly H[], m: readonly H[], v: readonly H[], decay: Uint8Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
   gradNorm(params: readonly H[]): number;
-  clipGradNorm(params: readonly H[], maxNorm: number): number;
+  clipGradNorm(params: readonly H[], maxNorm: number, norm?: number): number;
 
   // runtime
   buildInfo(): NativeBuildInfo;
@@ -263,6 +263,41 @@ export interface NativeAddon {
   releaseFreeMemory(): boolean;
   nativeHeapStats(): NativeHeapStats | undefined;
   mallocTuning?(): MallocTuning;
+
+  // process groups and collectives (native/distributed); each collective returns a work id
+  distInit(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): { group: number; rank: number; size: number };
+  distNewGroup(globalRanks: readonly number[], name: string): number;
+  distDestroy(): void;
+  distIsInitialized(): boolean;
+  distBackends(): string[];
+  distAllReduce(group: number, tensors: readonly H[], op: 'sum' | 'product' | 'min' | 'max'): number;
+  distBroadcast(group: number, tensors: readonly H[], src: number): number;
+  distAllGather(group: number, tensor: H): { work: number; outputs: H[] };
+  distAllToAll(group: number, input: H, outputSplits?: readonly number[], inputSplits?: readonly number[]): { work: number; output: H };
+  distBarrier(group: number): number;
+  workWait(work: number): void;
+  workWaitAsync(work: number): Promise<void>;
+  workIsCompleted(work: number): boolean;
+  gradSyncNew(group: number, params: readonly H[], bucketBytes: number, firstBucketBytes: number, divisor: number): { id: number; buckets: number[][] };
+  gradSyncPrepare(id: number, sync: boolean): void;
+  gradSyncFinish(id: number): GradSyncStats;
+  gradSyncFree(id: number): void;
+  expertsToRanks(group: number, x: H, slotsPerRank: readonly number[]): H;
+  expertsFromRanks(group: number, y: H, slotsPerRank: readonly number[]): H;
+  exitWithParent(parentPid: number): boolean;
+}
+
+/** One step's gradient averaging (native/distributed/grad_sync.cc). */
+export interface GradSyncStats {
+  buckets: number;
+  /** Bytes all-reduced (this rank's payload). */
+  bytes: number;
+  /** Milliseconds during which some bucket was in flight. */
+  commMs: number;
+  /** Milliseconds finish() waited after backward had ended: communication not hidden by backward. */
+  exposedMs: number;
+  /** Milliseconds from prepare() to the first bucket's start. */
+  firstLaunchMs: number;
 }
 
 /** What native/runtime.cc did to glibc's malloc at load time (see keepFreedPages there). */

@@ -24,8 +24,11 @@ export function gradNorm(params: readonly Tensor[]): number {
   return N.gradNorm(handles(params));
 }
 
-/** Scales gradients so their global norm is at most maxNorm; returns the norm before. */
-export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
+/**
+ * Scales gradients so their global norm is at most maxNorm; returns the norm before. `norm`, when
+ * given, is the norm to clip against (computed elsewhere, e.g. over several processes).
+ */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number, norm?: number): number {
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be positive, got ${maxNorm}`);
-  return N.clipGradNorm(handles(params), maxNorm);
+  return N.clipGradNorm(handles(params), maxNorm, norm);
 }

@@ -37,7 +37,10 @@ export const TRAIN_SCHEMA: Schema = {
   skip_bad_rows: { type: { kind: 'boolean' }, default: false, doc: 'skip malformed data rows (counted and reported) instead of stopping' },
   init_checkpoint_dir: { type: { kind: 'string' }, default: '', doc: 'pre-training workdir or checkpoint whose encoder starts fine-tuning' },
   device: { type: { kind: 'string' }, default: 'cpu', doc: "'cpu', 'cuda' or 'cuda:N'" },
-  precision: { type: { kind: 'enum', values: ['float32', 'bfloat16'] }, default: 'float32', doc: 'bfloat16 autocast on CUDA (router always float32)' },
+  precision: { type: { kind: 'enum', values: ['float32', 'bfloat16', 'float64'] }, default: 'float32', doc: 'bfloat16 autocast on CUDA (router always float32); float64 for exactness checks' },
+  batch_size_scope: { type: { kind: 'enum', values: ['global', 'per_rank'] }, default: 'global', doc: 'on several processes: train_batch_size is the global batch, split over the ranks (the same run as one process), or each rank\'s share' },
+  expert_parallel_size: { type: { kind: 'int', min: 1 }, default: 1, doc: 'ranks over which each MoE layer\'s experts are spread (divides num_experts and the world size); 1: every rank holds every expert' },
+  gradient_bucket_mb: { type: { kind: 'number', min: 0.001 }, default: 25, doc: 'on several processes: gradients are all-reduced in buckets of about this many MiB, each as soon as backward fills it' },
 };
 
 export type TrainConfig = ModelConfig & {
@@ -74,7 +77,10 @@ export type TrainConfig = ModelConfig & {
   skip_bad_rows: boolean;
   init_checkpoint_dir: string;
   device: string;
-  precision: 'float32' | 'bfloat16';
+  precision: 'float32' | 'bfloat16' | 'float64';
+  batch_size_scope: 'global' | 'per_rank';
+  expert_parallel_size: number;
+  gradient_bucket_mb: number;
 };
 
 const TRAIN_KEYS = Object.keys(TRAIN_SCHEMA);

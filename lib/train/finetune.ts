@@ -9,7 +9,8 @@ import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
 import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
 import { computeTaskMetrics, MetricAccumulator } from './metrics';
-import { forwardIn, splitParts, withTokenizer } from './pretrain';
+import { evaluateSplit } from './parallel-step';
+import { forwardIn, globalBatchSize, placeModel, stepParts, withTokenizer } from './pretrain';
 
 /** Where the shuffled pass over the training examples stands. */
 interface FinetuneDataState {
@@ -59,10 +60,13 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   tokenizer.dispose();
 
   manualSeed(config.seed);
-  const model = new ClassificationModel(config, task.numClasses, task.regression).to(config.device as Device);
+  const model = placeModel(new ClassificationModel(config, task.numClasses, task.regression), config);
   const trainer = new Trainer<FinetuneDataState>(model, config, options);
-  const totalSteps = config.num_train_steps > 0 ? config.num_train_steps : Math.floor((train.length * config.num_train_epochs) / config.train_batch_size);
-  if (totalSteps < 1) throw new Error(`${train.length} training examples give no step at batch size ${config.train_batch_size}`);
+  const p = trainer.parallel;
+  // Every rank walks the same shuffled order in global batches and trains on its slice of each.
+  const batchSize = globalBatchSize(config, p?.worldSize ?? 1);
+  const totalSteps = config.num_train_steps > 0 ? config.num_train_steps : Math.floor((train.length * config.num_train_epochs) / batchSize);
+  if (totalSteps < 1) throw new Error(`${train.length} training examples give no step at batch size ${batchSize}`);
   const warmup = Math.round(totalSteps * config.warmup_proportion);
   const schedule = { base: config.learning_rate, warmupSteps: warmup, decaySteps: Math.max(1, totalSteps - warmup), kind: config.schedule };
   const evalEvery = config.eval_frequency > 0 ? config.eval_frequency : Math.ceil((0.1 * totalSteps) / 10) * 10;
@@ -72,28 +76,50 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   let epoch = epochOrder(train.length, data.epochRng);
   let step = resumed?.step ?? 0;
 
-  const evaluate = (): Record<string, number> => {
+  // Batches of the dev split; on several processes they are dealt round-robin and every batch's
+  // logits and statistics shared, so each rank computes exactly the one-process metrics.
+  const evaluate = async (): Promise<Record<string, number>> => {
     const acc = new MetricAccumulator({ auxiliaryLossFactor: config.auxiliary_loss_factor, routerZLossFactor: config.router_z_loss_factor });
-    const logits: number[][] = [];
-    model.eval();
-    for (let i = 0; i < evalSet.length; i += config.eval_batch_size) {
-      const batch = evalSet.slice(i, i + config.eval_batch_size);
+    const run = (batch: EncodedExample[]) =>
       noGrad(() =>
         tidy(() => {
           const out = forwardIn(config, () => model.forward(classificationBatch(batch, { regression: task.regression, device: config.device as Device })));
-          acc.add(Object.fromEntries(Object.entries(out.stats).map(([k, t]) => [k, t.item()])));
-          const flat = Array.from(out.logits.float().dataSync() as Float32Array);
-          for (let r = 0; r < batch.length; r++) logits.push(flat.slice(r * task.numClasses, (r + 1) * task.numClasses));
+          const flat = Array.from(out.logits.to('float64').dataSync() as Float64Array);
+          return {
+            stats: Object.fromEntries(Object.entries(out.stats).map(([k, t]) => [k, t.item()])),
+            rows: batch.map((_, r) => flat.slice(r * task.numClasses, (r + 1) * task.numClasses)),
+          };
         }),
       );
+    let next = 0;
+    const nextEvalBatch = async () => {
+      const batch = next < evalSet.length ? evalSet.slice(next, next + config.eval_batch_size) : undefined;
+      next += config.eval_batch_size;
+      return batch;
+    };
+    const logits: number[][] = [];
+    model.eval();
+    try {
+      if (p) {
+        const r = await evaluateSplit(p, nextEvalBatch, run, task.numClasses);
+        for (const stats of r.stats) acc.add(stats);
+        logits.push(...r.rows);
+      } else {
+        for (let batch = await nextEvalBatch(); batch; batch = await nextEvalBatch()) {
+          const r = run(batch);
+          acc.add(r.stats);
+          logits.push(...r.rows);
+        }
+      }
+    } finally {
+      model.train();
     }
-    model.train();
     return { ...computeTaskMetrics(task, evalRows, { logits }), loss: acc.result()['loss']! };
   };
 
   const nextBatch = (): EncodedExample[] => {
     const out: EncodedExample[] = [];
-    while (out.length < config.train_batch_size) {
+    while (out.length < batchSize) {
       if (data.position >= epoch.order.length) {
         data = { epoch: data.epoch + 1, position: 0, epochRng: epoch.next };
         epoch = epochOrder(train.length, data.epochRng);
@@ -110,7 +136,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   const log = (m: Record<string, number>) => trainer.log(`eval at step ${step}: ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
   try {
     if (step === 0) {
-      evalMetrics = evaluate();
+      evalMetrics = await evaluate();
       trainer.summaries.log('eval', 0, evalMetrics);
       log(evalMetrics);
     }
@@ -120,7 +146,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
       const batch = nextBatch();
       step += 1;
       const r = trainer.update(
-        splitParts(batch, config.gradient_accum_steps),
+        stepParts(batch, config, p, (part) => ({ count: part.length })),
         (part: EncodedExample[]) => forwardIn(config, () => model.forward(classificationBatch(part, { regression: task.regression, device: config.device as Device }))),
         schedule,
         step,
@@ -134,7 +160,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
         trainer.summaries.log('train', step, { ...acc.result(), learning_rate: r.lr, grad_l2_norm: r.gradNorm });
       }
       if (step % evalEvery === 0 || step === totalSteps) {
-        evalMetrics = evaluate();
+        evalMetrics = await evaluate();
         trainer.summaries.log('eval', step, evalMetrics);
         log(evalMetrics);
       }

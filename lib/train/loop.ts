@@ -2,13 +2,16 @@
 // full training state, the optimizer step, signals, non-finite losses and progress output.
 import * as fs from 'fs';
 import * as path from 'path';
+import { getWorld, ParallelTraining, type CommStats } from '../distributed';
+import type { ModelOutput } from '../model';
 import type { Module } from '../nn';
-import { getRngState, optim, setRngState, tensor, tidy, type Device, type Tensor } from '../tensor';
+import { dispose, getRngState, manualSeed, optim, setRngState, tensor, tidy, type Device } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import { TRAIN_SCHEMA, type TrainConfig } from './config';
 import { MODEL_SCHEMA } from '../model';
 import { MOE_AVERAGES } from './metrics';
 import { AdamW } from './optimizer';
+import { globalLoss, moeSums, partLoss, reduceParts, type LocalPart, type PartShare } from './parallel-step';
 import { learningRate, type ScheduleOptions } from './schedule';
 import { Summaries } from './summaries';
 
@@ -44,6 +47,7 @@ function configDefault(key: string): unknown {
 
 export function prepareWorkdir(workdir: string, config: TrainConfig, force = false): void {
   fs.mkdirSync(workdir, { recursive: true });
+  if ((getWorld()?.rank ?? 0) !== 0) return; // on several processes, rank 0 keeps the workdir
   const file = path.join(workdir, 'config.json');
   if (fs.existsSync(file)) {
     const previous = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -72,20 +76,33 @@ export interface TrainingState<D> {
   /** On a GPU run, that GPU's generator (dropout there), base64. */
   deviceRng?: string;
   data: D;
+  /** Runs on several processes: the world, and every rank's generators (rank 0's are also above). */
+  world?: { size: number; expertParallelSize: number; batchSizeScope: string };
+  ranks?: { torchRng: string; deviceRng?: string }[];
+}
+
+function rngBytes(device: Device): Uint8Array {
+  return tidy(() => (getRngState(device).dataSync() as Uint8Array).slice());
 }
 
 function savedRng(device: Device): string {
-  return tidy(() => Buffer.from(getRngState(device).dataSync() as Uint8Array).toString('base64'));
+  return Buffer.from(rngBytes(device)).toString('base64');
 }
 
 function restoreRng(base64: string, device: Device): void {
   tidy(() => setRngState(tensor(new Uint8Array(Buffer.from(base64, 'base64')), { dtype: 'uint8' }), device));
 }
 
+/** Summaries written by rank 0 only; the other ranks' calls do nothing. */
+type SummaryWriter = Pick<Summaries, 'log' | 'close'>;
+const NO_SUMMARIES: SummaryWriter = { log: () => {}, close: () => {} };
+
 export class Trainer<D> {
   readonly optimizer: AdamW;
   readonly store: CheckpointStore;
-  readonly summaries: Summaries;
+  readonly summaries: SummaryWriter;
+  /** Set when the run spans several processes (distributed.init() was called with a world > 1). */
+  readonly parallel: ParallelTraining | undefined;
   private interrupted: NodeJS.Signals | undefined;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.interrupted = signal;
@@ -97,6 +114,18 @@ export class Trainer<D> {
     readonly config: TrainConfig,
     readonly options: RunOptions,
   ) {
+    const world = getWorld();
+    if (world && world.size > 1) {
+      // Experts are sharded here, before the optimizer allocates moments for them.
+      this.parallel = new ParallelTraining(world, model, {
+        expertParallelSize: config.expert_parallel_size,
+        bucketBytes: Math.round(config.gradient_bucket_mb * 1024 * 1024),
+      });
+      // Dropout differs between ranks, as between the examples of one process's batch.
+      manualSeed(config.seed + 1_000_003 * world.rank);
+    } else if (config.expert_parallel_size > 1) {
+      throw new Error(`expert_parallel_size ${config.expert_parallel_size} needs that many processes (launch with --nproc-per-node, or set WORLD_SIZE)`);
+    }
     this.optimizer = new AdamW(model, {
       beta1: config.adam_beta1,
       beta2: config.adam_beta2,
@@ -105,7 +134,7 @@ export class Trainer<D> {
       excludeBiasAndNormFromDecay: config.exclude_bias_and_norm_from_decay,
     });
     this.store = new CheckpointStore(path.join(options.workdir, 'checkpoints'), { keep: config.checkpoint_keep });
-    this.summaries = new Summaries(options.workdir);
+    this.summaries = this.isLeader ? new Summaries(options.workdir) : NO_SUMMARIES;
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
   }
@@ -114,12 +143,19 @@ export class Trainer<D> {
     return this.interrupted;
   }
 
+  /** Rank 0 (or the only process): the one that logs, writes summaries and checkpoints. */
+  get isLeader(): boolean {
+    return (this.parallel?.rank ?? 0) === 0;
+  }
+
+  /** Progress and notes, from rank 0 only. */
   log(line: string): void {
-    (this.options.log ?? ((l: string) => console.log(l)))(line);
+    if (this.isLeader) (this.options.log ?? ((l: string) => console.log(l)))(line);
   }
 
   /** Restores the latest checkpoint of the workdir, if any; returns its training state. */
   resume(): TrainingState<D> | undefined {
+    if (this.parallel) return this.resumeParallel(this.parallel);
     if (!this.store.latest()) return undefined;
     const ckpt = this.store.load(undefined, { device: this.config.device as never });
     const state = ckpt.state as TrainingState<D>;
@@ -137,52 +173,130 @@ export class Trainer<D> {
     return state;
   }
 
+  /**
+   * Rank 0 reads the checkpoint and sends it to the others (no shared file system needed); each
+   * rank keeps its block of the experts and its own random generators.
+   */
+  private resumeParallel(p: ParallelTraining): TrainingState<D> | undefined {
+    const ckpt = p.rank === 0 && this.store.latest() ? this.store.load(undefined, { device: this.config.device as never }) : undefined;
+    try {
+      const header = p.broadcastBytes(ckpt ? Buffer.from(JSON.stringify({ step: ckpt.step, state: ckpt.state, optimizer: ckpt.optimizer !== undefined })) : undefined);
+      if (!header) return undefined;
+      const { step, state, optimizer } = JSON.parse(Buffer.from(header).toString('utf8')) as { step: number; state: TrainingState<D>; optimizer: boolean };
+      if (!optimizer) throw new Error(`checkpoint at step ${step} has no optimizer state`);
+      const params = p.broadcastWhole(this.model.stateDict(), ckpt?.params);
+      const moments = p.broadcastWhole(this.optimizer.stateDict(), ckpt?.optimizer, ['m.', 'v.']);
+      try {
+        this.model.loadStateDict(params);
+        this.optimizer.loadStateDict(moments, state.optimizerSteps);
+      } finally {
+        dispose([...params.values(), ...moments.values()]);
+      }
+      const device = this.config.device as Device;
+      const mine = state.world?.size === p.worldSize ? state.ranks?.[p.rank] : undefined;
+      if (mine) {
+        restoreRng(mine.torchRng, 'cpu');
+        if (device !== 'cpu' && mine.deviceRng !== undefined) restoreRng(mine.deviceRng, device);
+      }
+      const before = state.world ?? { size: 1, expertParallelSize: 1, batchSizeScope: 'global' };
+      let note = '';
+      if (before.size !== p.worldSize) {
+        // A global batch is the same batch at any world size; a per-rank one is not.
+        const orderChanged = this.config.batch_size_scope === 'per_rank';
+        note = ` (saved by ${before.size} process(es), resumed on ${p.worldSize}: ${orderChanged ? 'the global batch and so the data order changed; ' : 'same data order; '}dropout's random streams restart)`;
+      }
+      this.log(`resumed from ${this.store.pathFor(step)} at step ${state.step}${note}`);
+      return state;
+    } finally {
+      if (ckpt) disposeCheckpoint(ckpt);
+    }
+  }
+
   checkpoint(step: number, data: D): void {
     const device = this.config.device as Device;
     const state: TrainingState<D> = { step, optimizerSteps: this.optimizer.stepCount, torchRng: savedRng('cpu'), data };
     if (device !== 'cpu') state.deviceRng = savedRng(device);
-    this.store.save(step, { params: this.model.stateDict(), optimizer: this.optimizer.stateDict(), state });
+    const p = this.parallel;
+    if (!p) {
+      this.store.save(step, { params: this.model.stateDict(), optimizer: this.optimizer.stateDict(), state });
+      return;
+    }
+    // Collective: every rank's generators, and whole expert tensors from their blocks.
+    const base64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+    const cpu = p.gatherBytes(rngBytes('cpu'));
+    const gpu = device !== 'cpu' ? p.gatherBytes(rngBytes(device)) : undefined;
+    state.world = { size: p.worldSize, expertParallelSize: p.expertParallelSize, batchSizeScope: this.config.batch_size_scope };
+    state.ranks = cpu.map((c, r) => ({ torchRng: base64(c), ...(gpu ? { deviceRng: base64(gpu[r]!) } : {}) }));
+    const params = p.gatherWhole(this.model.stateDict());
+    const moments = p.gatherWhole(this.optimizer.stateDict(), ['m.', 'v.']);
+    try {
+      if (p.rank === 0) this.store.save(step, { params: params.whole, optimizer: moments.whole, state });
+    } finally {
+      params.release();
+      moments.release();
+    }
+    p.world.barrier(); // written once, and every rank knows it is
   }
 
   /**
    * One optimizer update from the given batch parts (gradient accumulation: each part's loss is
-   * divided by the number of parts). Returns the summed raw statistics and the gradient norm.
+   * divided by the number of parts). Returns the summed raw statistics and the gradient norm. On
+   * several processes the parts are this rank's shares, with each part's global denominators,
+   * and the statistics, loss and norm returned are the world's.
    */
-  update<B>(parts: readonly B[], forward: (batch: B) => { loss: Tensor; stats: Record<string, Tensor> }, schedule: ScheduleOptions, step: number): { stats: Record<string, number>; loss: number; gradNorm: number; lr: number } {
-    const stats: Record<string, number> = {};
+  update<B>(parts: readonly PartShare<B>[], forward: (batch: B) => ModelOutput, schedule: ScheduleOptions, step: number): { stats: Record<string, number>; loss: number; gradNorm: number; lr: number; comm?: CommStats } {
+    const p = this.parallel;
+    const local: LocalPart[] = [];
     let loss = 0;
-    for (const part of parts) {
+    for (const [j, part] of parts.entries()) {
+      p?.prepareBackward(j === parts.length - 1); // all-reduce only on the last micro-step
       // Only the scaled loss outlives the forward's scope: with the other handles freed, backward
       // releases each saved activation as soon as it is used (as in PyTorch), and memory is reused.
-      const { scaled, value, values } = tidy(() => {
-        const out = forward(part);
-        const values = Object.entries(out.stats).map(([k, t]) => [k, t.item()] as const);
-        return { scaled: out.loss.div(parts.length), value: out.loss.item(), values };
+      const { scaled, value, values, moe } = tidy(() => {
+        const out = forward(part.batch);
+        const objective = p ? globalLoss(out.stats, part.denominators, p.worldSize, this.config) : out.loss;
+        const values = Object.fromEntries(Object.entries(out.stats).map(([k, t]) => [k, t.item()] as const));
+        return { scaled: objective.div(parts.length), value: out.loss.item(), values, moe: p ? moeSums(out.moe) : [] };
       });
       try {
-        if (!Number.isFinite(value)) {
-          const latest = this.store.latest();
-          throw new NonFiniteLossError(
-            `non-finite loss (${value}) at step ${step}; stopping. ${latest ? `The last good checkpoint is ${latest.dir}.` : 'No checkpoint was written yet.'}`,
-          );
-        }
+        if (!p) this.checkFinite(value, step); // on several processes: once the ranks' losses are combined
         loss += value / parts.length;
         scaled.backward();
       } finally {
         scaled.dispose();
       }
-      for (const [k, v] of values) stats[k] = (stats[k] ?? 0) + v;
+      local.push({ stats: values, moe });
     }
+    let perPart = local.map((l) => l.stats);
+    let comm: CommStats | undefined;
+    if (p) {
+      comm = p.finishBackward();
+      perPart = reduceParts(local, p);
+      const factors = { auxiliaryLossFactor: this.config.auxiliary_loss_factor, routerZLossFactor: this.config.router_z_loss_factor };
+      loss = perPart.reduce((sum, part) => sum + partLoss(part, factors) / parts.length, 0);
+      this.checkFinite(loss, step);
+    }
+    const stats: Record<string, number> = {};
+    for (const part of perPart) for (const [k, v] of Object.entries(part)) stats[k] = (stats[k] ?? 0) + v;
     // Averaged quantities of a split batch are means over its parts, like the reference's.
     for (const k of MOE_AVERAGES) {
       if (stats[k] !== undefined) stats[k] /= parts.length;
     }
+    const clip = this.config.clipped_grad_norm;
     const params = this.optimizer.params;
-    const gradNorm = this.config.clipped_grad_norm > 0 ? optim.clipGradNorm(params, this.config.clipped_grad_norm) : optim.gradNorm(params);
+    const gradNorm = p ? (clip > 0 ? p.clipGradNorm(clip) : p.gradNorm()) : clip > 0 ? optim.clipGradNorm(params, clip) : optim.gradNorm(params);
     const lr = learningRate(step, schedule);
     this.optimizer.step(lr);
     this.optimizer.zeroGrad();
-    return { stats, loss, gradNorm, lr };
+    return { stats, loss, gradNorm, lr, ...(comm ? { comm } : {}) };
+  }
+
+  private checkFinite(value: number, step: number): void {
+    if (Number.isFinite(value)) return;
+    const latest = this.store.latest();
+    throw new NonFiniteLossError(
+      `non-finite loss (${value}) at step ${step}; stopping. ${latest ? `The last good checkpoint is ${latest.dir}.` : 'No checkpoint was written yet.'}`,
+    );
   }
 
   /**
@@ -193,10 +307,12 @@ export class Trainer<D> {
     // One turn of the event loop per step: when the prefetcher always has the next batch ready, the
     // loop's awaits resolve as microtasks only, and signal handlers (macrotasks) would never run.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const stopHere = this.interrupted !== undefined || step === this.options.stopAfterStep;
+    // On several processes a signal seen by any rank stops every rank after this same step.
+    const signalled = this.parallel ? this.parallel.anyRank(this.interrupted !== undefined) : this.interrupted !== undefined;
+    const stopHere = signalled || step === this.options.stopAfterStep;
     if (step % this.config.save_checkpoints_steps === 0 || step === total || stopHere) this.checkpoint(step, data);
-    if (this.interrupted) {
-      this.log(`received ${this.interrupted}: checkpoint written at step ${step}`);
+    if (signalled) {
+      this.log(`received ${this.interrupted ?? 'a signal (on another rank)'}: checkpoint written at step ${step}`);
       return 'signal';
     }
     return stopHere ? 'stop_after_step' : undefined;
@@ -213,6 +329,7 @@ export class Trainer<D> {
       ? `${Math.round(Math.max(0, budget.seconds - budget.spent))}s of the ${budget.seconds}s budget left`
       : `ETA ${Number.isFinite(eta) ? `${Math.round(eta)}s` : '?'}`;
     const line = `step ${step}${left.startsWith('ETA') ? `/${total}` : ''}  loss ${loss.toFixed(4)}  ${rate.toFixed(2)} steps/s  ${left}`;
+    if (!this.isLeader) return;
     if (process.stdout.isTTY && !this.options.log) {
       process.stdout.write(`\r${line}   `);
     } else if (step % this.config.log_frequency === 0 || step === total || Number(now - this.lastTick) > 30e9) {
@@ -224,8 +341,9 @@ export class Trainer<D> {
   close(): void {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
-    if (process.stdout.isTTY && !this.options.log) process.stdout.write('\n');
+    if (process.stdout.isTTY && !this.options.log && this.isLeader) process.stdout.write('\n');
     this.summaries.close();
     this.optimizer.dispose();
+    this.parallel?.dispose();
   }
 }

@@ -1,6 +1,6 @@
 // AdamW over a module's parameters (REFERENCE §4: β1 0.9, β2 0.999, ε 1e-6, weight decay 0.01),
 // updated by one fused native call, with state for checkpoints.
-import type { Module } from '../nn';
+import type { Module, ShardSpec } from '../nn';
 import { keep, noGrad, optim, tidy, zerosLike, type Tensor } from '../tensor';
 
 export interface AdamWOptions {
@@ -23,6 +23,8 @@ export class AdamW {
   private readonly m: Tensor[];
   private readonly v: Tensor[];
   private readonly decay: boolean[];
+  /** Parameters that hold a block of a larger tensor (expert parallelism), by name. */
+  private readonly shards: Map<string, ShardSpec>;
   private readonly hyper: Required<Omit<AdamWOptions, 'excludeBiasAndNormFromDecay'>>;
   /** Updates applied so far. */
   stepCount = 0;
@@ -34,6 +36,7 @@ export class AdamW {
     this.m = this.params.map((p) => keep(zerosLike(p)));
     this.v = this.params.map((p) => keep(zerosLike(p)));
     this.decay = this.names.map((n) => !(options.excludeBiasAndNormFromDecay && isBiasOrNorm(n)));
+    this.shards = new Map(module.namedShards());
     this.hyper = { beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.999, eps: options.eps ?? 1e-6, weightDecay: options.weightDecay ?? 0.01 };
   }
 
@@ -57,16 +60,24 @@ export class AdamW {
     return out;
   }
 
-  /** Restores moments saved by stateDict(); every name must be present with the right shape. */
+  /**
+   * Restores moments saved by stateDict(); every name must be present with the right shape (for a
+   * sharded parameter, its block's or the whole tensor's, of which the block is taken).
+   */
   loadStateDict(state: Map<string, Tensor>, stepCount: number): void {
     const missing = [...this.stateDict().keys()].filter((k) => !state.has(k));
     if (missing.length) throw new Error(`optimizer state is missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
     noGrad(() =>
       tidy(() => {
         for (const [name, t] of this.stateDict()) {
-          const saved = state.get(name)!;
+          let saved = state.get(name)!;
+          const shard = this.shards.get(name.slice(2)); // "m.<param>" / "v.<param>"
+          if (shard && saved.shape.join() !== t.shape.join() && saved.shape[shard.dim] === t.shape[shard.dim]! * shard.count) {
+            const length = t.shape[shard.dim]!;
+            saved = saved.narrow(shard.dim, shard.index * length, length);
+          }
           if (saved.shape.join() !== t.shape.join()) throw new Error(`optimizer state ${name}: expected shape [${t.shape}], got [${saved.shape}]`);
-          t.copyFrom(saved.to(t.dtype));
+          t.copyFrom(saved.to(t.dtype).to(t.device));
         }
       }),
     );
