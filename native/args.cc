@@ -127,7 +127,7 @@ at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i) {
   // An integral number is an integer scalar, so int64 tensors stay int64 (x + 1), while float
   // tensors stay float whatever the scalar (type promotion never widens a tensor for a scalar).
   // Negative integers too, but not -0, whose sign matters (1 / -0 is -Infinity).
-  if (std::nearbyint(value) == value && std::abs(value) < 9007199254740992.0 && !std::signbit(value)) {
+  if (std::nearbyint(value) == value && std::abs(value) < 9007199254740992.0 && !(value == 0 && std::signbit(value))) {
     return at::Scalar(static_cast<int64_t>(value));
   }
   return at::Scalar(value);

@@ -159,6 +159,19 @@ test('scalar()', () => {
 
 // ---- fills ----
 
+test('an integral fill value gives int64 whatever its sign (as torch.full), -0 and fractions float32', () => {
+  sm.tidy(() => {
+    assert.equal(sm.full([2], 7).dtype, 'int64');
+    assert.equal(sm.full([2], -1).dtype, 'int64', 'negative integers were float32 before');
+    assert.deepEqual(values(sm.full([2], -3)), [-3, -3]);
+    assert.equal(sm.full([1], -0).dtype, 'float32');
+    assert.ok(Object.is(values(sm.full([1], -0))[0], -0));
+    assert.equal(sm.full([1], -0.5).dtype, 'float32');
+    assert.deepEqual(values(sm.tensor([5, 7], { dtype: 'int64' }).add(-2)), [3, 5], 'int64 + a negative integer stays int64');
+    assert.equal(sm.tensor([5, 7], { dtype: 'int64' }).add(-2).dtype, 'int64');
+  });
+});
+
 test('zeros/ones/full/empty have the requested shape, dtype and values', () => {
   sm.tidy(() => {
     const z = sm.zeros([2, 3]);

@@ -2,6 +2,7 @@
 // conventions PyTorch users know: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
 // MASTER_PORT. Collectives work in place on contiguous tensors; `{ async: true }` returns a Work to
 // wait on (synchronously, or with `await work.promise()` off the JavaScript thread).
+import { tensor } from '../tensor/creation';
 import { N } from '../tensor/native';
 import { handleOf, Tensor } from '../tensor/tensor';
 
@@ -16,6 +17,12 @@ export interface InitOptions {
   timeoutSeconds?: number;
   /** 'gloo' (CPU tensors). NCCL is not in this build yet; 'auto' picks what the build has. */
   backend?: 'gloo' | 'auto';
+  /**
+   * Check before every collective that all ranks call the same one with matching tensors (one extra
+   * small all-gather each; default: SPARSE_MIXER_DIST_DEBUG=1). Unchecked, mismatched calls can
+   * abort the process inside Gloo, as in PyTorch without TORCH_DISTRIBUTED_DEBUG.
+   */
+  checkCollectives?: boolean;
 }
 
 /** Where this process stands in its launch, from the environment torchrun-style launchers set. */
@@ -114,6 +121,21 @@ function eachTensor(tensors: Tensor | readonly Tensor[], start: (handle: number)
   return rethrowClean(() => handles.map((h) => start(h)));
 }
 
+let checkCollectives = false;
+
+/** What a rank passes to a collective, to compare across ranks (checkCollectives). */
+interface CallDescription {
+  kind: string;
+  tensors: string[];
+  src?: number;
+  op?: string;
+  inputSplits?: readonly number[];
+  outputSplits?: readonly number[];
+}
+
+const describeTensor = (t: Tensor) => `${t.dtype}[${t.shape.join(', ')}]`;
+const DESCRIPTION_BYTES = 512;
+
 /** A set of processes that run collectives together: the world, or a subgroup of it. */
 export class ProcessGroup {
   constructor(
@@ -126,12 +148,53 @@ export class ProcessGroup {
     readonly ranks: readonly number[],
   ) {}
 
+  /**
+   * With checkCollectives: every member describes its call and all compare, so a mismatch is an
+   * Error on every rank instead of a crash or a hang inside the backend.
+   */
+  private verify(call: CallDescription): void {
+    if (!checkCollectives) return;
+    const json = Buffer.from(JSON.stringify(call)).subarray(0, DESCRIPTION_BYTES);
+    const padded = new Uint8Array(DESCRIPTION_BYTES);
+    padded.set(json);
+    const mine = tensor(padded, { dtype: 'uint8' });
+    const all = (() => {
+      try {
+        return rethrowClean(() => N.distAllGather(this.id, handleOf(mine, 'description')));
+      } finally {
+        mine.dispose();
+      }
+    })();
+    const outputs = all.outputs.map((h) => Tensor._wrap(h));
+    let calls: CallDescription[];
+    try {
+      new Work(all.work).wait();
+      calls = outputs.map((t) => JSON.parse(Buffer.from(t.dataSync() as Uint8Array).toString('utf8').replace(/\0+$/, '')) as CallDescription);
+    } finally {
+      for (const t of outputs) t.dispose();
+    }
+    const show = (c: CallDescription) => `${c.kind}(${c.tensors.join(', ')}${c.src !== undefined ? `, src ${c.src}` : ''}${c.op ? `, ${c.op}` : ''}${c.inputSplits ? `, inputSplits [${c.inputSplits}]` : ''}${c.outputSplits ? `, outputSplits [${c.outputSplits}]` : ''})`;
+    const key = (c: CallDescription) => (c.kind === 'allToAll' ? `${c.kind}|${c.tensors.map((t) => t.replace(/\[\d+/, '[*')).join()}` : show(c));
+    let consistent = calls.every((c) => key(c) === key(calls[0]!));
+    if (consistent && call.kind === 'allToAll') {
+      // What member p sends to member q is what q expects from p.
+      const rows = (c: CallDescription) => Number(/\[(\d+)/.exec(c.tensors[0]!)?.[1] ?? 0);
+      const sent = (c: CallDescription, q: number) => c.inputSplits?.[q] ?? rows(c) / this.size;
+      const expected = (c: CallDescription, p: number) => c.outputSplits?.[p] ?? rows(c) / this.size;
+      consistent = calls.every((cq, q) => calls.every((cp, p) => sent(cp, q) === expected(cq, p)));
+    }
+    if (!consistent) {
+      throw new Error(`${call.kind}: the ranks of the group called different collectives (nothing was sent): ${calls.map((c, r) => `rank ${this.ranks[r]}: ${show(c)}`).join('; ')}`);
+    }
+  }
+
   /** Reduces tensors in place over the group ('avg' sums, then divides). */
   allReduce(tensors: Tensor | readonly Tensor[], options?: { op?: ReduceOp; async?: false }): void;
   allReduce(tensors: Tensor | readonly Tensor[], options: { op?: ReduceOp; async: true }): Work;
   allReduce(tensors: Tensor | readonly Tensor[], options: { op?: ReduceOp; async?: boolean } = {}): Work | void {
     const op = options.op ?? 'sum';
     const list = tensors instanceof Tensor ? [tensors] : [...tensors];
+    this.verify({ kind: 'allReduce', tensors: list.map(describeTensor), op });
     const ids = eachTensor(list, (h) => N.distAllReduce(this.id, [h], op === 'avg' ? 'sum' : op));
     const after = op === 'avg' ? () => list.forEach((t) => t.mulInPlace(1 / this.size)) : undefined;
     return this.finish(new Work(ids, after), options.async);
@@ -142,6 +205,7 @@ export class ProcessGroup {
   broadcast(tensors: Tensor | readonly Tensor[], options: { src?: number; async: true }): Work;
   broadcast(tensors: Tensor | readonly Tensor[], options: { src?: number; async?: boolean } = {}): Work | void {
     const src = options.src ?? 0;
+    this.verify({ kind: 'broadcast', tensors: (tensors instanceof Tensor ? [tensors] : tensors).map(describeTensor), src });
     return this.finish(new Work(eachTensor(tensors, (h) => N.distBroadcast(this.id, [h], src))), options.async);
   }
 
@@ -149,6 +213,7 @@ export class ProcessGroup {
   allGather(tensor: Tensor): Tensor[];
   allGather(tensor: Tensor, options: { async: true }): { work: Work; outputs: Tensor[] };
   allGather(tensor: Tensor, options: { async?: boolean } = {}): Tensor[] | { work: Work; outputs: Tensor[] } {
+    this.verify({ kind: 'allGather', tensors: [describeTensor(tensor)] });
     const r = rethrowClean(() => N.distAllGather(this.id, handleOf(tensor, 'tensor')));
     const outputs = r.outputs.map((h) => Tensor._wrap(h));
     const work = new Work(r.work);
@@ -165,6 +230,7 @@ export class ProcessGroup {
   allToAll(input: Tensor, options?: { outputSplits?: readonly number[]; inputSplits?: readonly number[]; async?: false }): Tensor;
   allToAll(input: Tensor, options: { outputSplits?: readonly number[]; inputSplits?: readonly number[]; async: true }): { work: Work; output: Tensor };
   allToAll(input: Tensor, options: { outputSplits?: readonly number[]; inputSplits?: readonly number[]; async?: boolean } = {}): Tensor | { work: Work; output: Tensor } {
+    this.verify({ kind: 'allToAll', tensors: [describeTensor(input)], ...(options.inputSplits ? { inputSplits: options.inputSplits } : {}), ...(options.outputSplits ? { outputSplits: options.outputSplits } : {}) });
     const r = rethrowClean(() => N.distAllToAll(this.id, handleOf(input, 'input'), options.outputSplits, options.inputSplits));
     const output = Tensor._wrap(r.output);
     const work = new Work(r.work);
@@ -175,6 +241,7 @@ export class ProcessGroup {
 
   /** Returns when every member has reached it. */
   barrier(): void {
+    this.verify({ kind: 'barrier', tensors: [] });
     new Work(rethrowClean(() => N.distBarrier(this.id))).wait();
   }
 
@@ -241,6 +308,7 @@ export function init(options: InitOptions = {}): ProcessGroup {
     }),
   );
   groupsMade = 0;
+  checkCollectives = options.checkCollectives ?? process.env['SPARSE_MIXER_DIST_DEBUG'] === '1';
   world = new ProcessGroup(r.group, r.rank, r.size, Array.from({ length: r.size }, (_, i) => i));
   return world;
 }
