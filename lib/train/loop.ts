@@ -169,8 +169,17 @@ export class Trainer<D> {
     } finally {
       disposeCheckpoint(ckpt);
     }
-    this.log(`resumed from ${this.store.pathFor(ckpt.step)} at step ${state.step}`);
+    this.log(`resumed from ${this.store.pathFor(ckpt.step)} at step ${state.step}${this.worldChange(state, 1)}`);
     return state;
+  }
+
+  /** What resuming on another number of processes changes, for the log line. */
+  private worldChange(state: TrainingState<D>, worldSize: number): string {
+    const before = state.world?.size ?? 1;
+    if (before === worldSize) return '';
+    // A global batch is the same batch at any world size; a per-rank one is not.
+    const orderChanged = this.config.batch_size_scope === 'per_rank' || state.world?.batchSizeScope === 'per_rank';
+    return ` (saved by ${before} process(es), resumed on ${worldSize}: ${orderChanged ? 'the global batch size and so the data order changed' : 'the same global batches in the same order'}; dropout's random streams restart)`;
   }
 
   /**
@@ -198,14 +207,7 @@ export class Trainer<D> {
         restoreRng(mine.torchRng, 'cpu');
         if (device !== 'cpu' && mine.deviceRng !== undefined) restoreRng(mine.deviceRng, device);
       }
-      const before = state.world ?? { size: 1, expertParallelSize: 1, batchSizeScope: 'global' };
-      let note = '';
-      if (before.size !== p.worldSize) {
-        // A global batch is the same batch at any world size; a per-rank one is not.
-        const orderChanged = this.config.batch_size_scope === 'per_rank';
-        note = ` (saved by ${before.size} process(es), resumed on ${p.worldSize}: ${orderChanged ? 'the global batch and so the data order changed; ' : 'same data order; '}dropout's random streams restart)`;
-      }
-      this.log(`resumed from ${this.store.pathFor(step)} at step ${state.step}${note}`);
+      this.log(`resumed from ${this.store.pathFor(step)} at step ${state.step}${this.worldChange(state, p.worldSize)}`);
       return state;
     } finally {
       if (ckpt) disposeCheckpoint(ckpt);
