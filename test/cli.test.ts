@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+import * as sm from '../lib';
 
 const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
 const run = (...args: string[]) => execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
@@ -18,6 +19,12 @@ test('doctor --json reports libtorch, CUDA, BLAS, threads and the addon', () => 
   assert.equal(typeof info.cuda.available, 'boolean');
   assert.ok(Array.isArray(warnings));
   assert.match(run('doctor'), /libtorch\s+\d+\.\d+.*found via/);
+});
+
+test('doctor lists the process-group backends of this build', () => {
+  const { info } = JSON.parse(run('doctor', '--json')) as { info: { distributed: { backends: string[] } } };
+  assert.deepEqual(info.distributed.backends, sm.distributed.availableBackends());
+  assert.match(run('doctor'), info.distributed.backends.includes('gloo') ? /distributed\s+gloo/ : /distributed\s+none/);
 });
 
 test('SPARSE_MIXER_NUM_THREADS sets the thread count; a bad value is a clear error', () => {

@@ -6,6 +6,9 @@ export function doctorReport(): { info: SystemInfo; warnings: string[] } {
   const warnings: string[] = [];
   if (info.blas.warning) warnings.push(info.blas.warning);
   if (info.blas.kind === 'unknown') warnings.push('could not tell which BLAS libtorch uses');
+  if (info.distributed.backends.length === 0) {
+    warnings.push('no process-group backend: training on several processes needs Gloo (apt-get install libgloo-dev, then rebuild)');
+  }
   if (info.addon.cudaKernels && !info.cuda.available) {
     warnings.push('the addon has CUDA kernels but no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)');
   }
@@ -31,6 +34,7 @@ export function formatDoctor({ info, warnings }: { info: SystemInfo; warnings: s
     ['BLAS', `${info.blas.kind}${info.blas.library ? ` (${info.blas.library})` : ''}`],
     ['threads', `${info.threads.intraOp} intra-op (${info.threads.setBy})`],
     ['runtime tuning', formatTuning(info.tuning)],
+    ['distributed', info.distributed.backends.length ? `${info.distributed.backends.join(', ')} (CPU tensors; NCCL for CUDA tensors is not in this build)` : 'none (no gloo headers at build time)'],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);

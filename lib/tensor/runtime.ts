@@ -103,6 +103,8 @@ export interface SystemInfo {
   blas: BlasInfo;
   threads: { intraOp: number; setBy: string };
   tuning: RuntimeTuningInfo;
+  /** Process-group backends this build has, for training on several processes. */
+  distributed: { backends: string[] };
   node: string;
 }
 
@@ -126,6 +128,8 @@ export function systemInfo(): SystemInfo {
       setBy: process.env[THREADS_ENV] ? THREADS_ENV : 'default (all cores)',
     },
     tuning: runtimeTuning(),
+    // An addon built before distributed training existed (an older prebuild) has none.
+    distributed: { backends: typeof N.distBackends === 'function' ? N.distBackends() : [] },
     node: process.version,
   };
 }
