@@ -140,6 +140,50 @@ export function registerBenchCommands(program: Command): void {
       else console.log(`\n${formatModelsTable(report)}${opts.out ? `\n\nreport: ${path.join(opts.out, 'models.md')}` : ''}`);
     });
   bench
+    .command('distributed')
+    .description('training steps on several processes (data and expert parallel) against one process, and against PyTorch DDP on the same model')
+    .option('--model <name...>', 'presets to run', ['bert-small', 'sparse-mixer-small'])
+    .option('--batch-size <n>', 'examples per step over all processes', positiveInt, 8)
+    .option('--seq-length <n>', "sequence length (default: the preset's max_seq_length)", positiveInt)
+    .option('--vocab-size <n>', 'vocabulary size', positiveInt, 32000)
+    .option('--processes <n>', 'processes of the parallel setups (1 thread each), and threads of the one-process setups', positiveInt, 2)
+    .option('--warmup <n>', 'untimed steps per setup', positiveInt, 2)
+    .option('--rounds <n>', 'rounds in which every setup takes its turn', positiveInt, 5)
+    .option('--steps <n>', 'timed steps per setup and round (the median over all is reported)', positiveInt, 3)
+    .option('--python <path>', 'Python with torch, for the PyTorch DDP peer', '/usr/bin/python3')
+    .option('--no-peer', 'time ours only')
+    .option('--peer-runtime <r>', "the peer's process settings: default (a PyTorch user's) or ours", 'default')
+    .option('--peer-dispatch <impl>', "the peer's MoE dispatch: masked (the reference's) or scatter", 'masked')
+    .option('--out <dir>', 'write distributed.json and distributed.md here')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench distributed --model bert-small sparse-mixer-small --rounds 5 --out bench-out')
+    .action(async (opts: { model: string[]; batchSize: number; seqLength?: number; vocabSize: number; processes: number; warmup: number; rounds: number; steps: number; python: string; peer: boolean; peerRuntime: string; peerDispatch: string; out?: string; json?: boolean }) => {
+      const { benchDistributed, formatDistributed } = await import('../../bench/distributed');
+      if (opts.peerRuntime !== 'default' && opts.peerRuntime !== 'ours') throw new Error(`--peer-runtime must be default or ours, got '${opts.peerRuntime}'`);
+      if (opts.peerDispatch !== 'masked' && opts.peerDispatch !== 'scatter') throw new Error(`--peer-dispatch must be masked or scatter, got '${opts.peerDispatch}'`);
+      const report = await benchDistributed({
+        models: opts.model,
+        batchSize: opts.batchSize,
+        ...(opts.seqLength ? { seqLength: opts.seqLength } : {}),
+        vocabSize: opts.vocabSize,
+        processes: opts.processes,
+        warmup: opts.warmup,
+        rounds: opts.rounds,
+        steps: opts.steps,
+        ...(opts.peer ? { python: opts.python } : {}),
+        peerRuntime: opts.peerRuntime,
+        peerDispatch: opts.peerDispatch,
+        log: logger(opts.json),
+      });
+      if (opts.out) {
+        fs.mkdirSync(opts.out, { recursive: true });
+        fs.writeFileSync(path.join(opts.out, 'distributed.json'), JSON.stringify(report, null, 2) + '\n');
+        fs.writeFileSync(path.join(opts.out, 'distributed.md'), formatDistributed(report) + '\n');
+      }
+      console.log(opts.json ? JSON.stringify(report, null, 2) : `\n${formatDistributed(report)}`);
+    });
+
+  bench
     .command('quality')
     .description('quality at equal cost: pre-train each model for the same wall-clock budget, then fine-tune each on SST-2')
     .requiredOption('--data-dir <dir>', 'folder holding glue/SST-2 (e.g. ../shared/data)')
