@@ -126,6 +126,9 @@ test('data parallel: 2 ranks at batch b give the losses and parameters of 1 proc
   // The gradient norm is the global one (clipping used it).
   const norms = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; grad_l2_norm?: number }).filter((r) => r.split === 'train').map((r) => r.grad_l2_norm!);
   assertLossesClose(norms(two), norms(one), 1e-10);
+  // train_batch_size per rank: 2 ranks × 4 is the same run as a global batch of 8.
+  const { workdir: perRank } = await launched('dp-per-rank', { ...EXACT, train_batch_size: 4, batch_size_scope: 'per_rank' });
+  assertLossesClose(trainLosses(perRank), trainLosses(one), 1e-10);
 });
 
 for (const [router, extra] of [
@@ -140,6 +143,11 @@ for (const [router, extra] of [
     const { workdir: two } = await launched(`ep-two-${name}`, { ...values, expert_parallel_size: 2 });
     assertLossesClose(trainLosses(two), trainLosses(one), 1e-10);
     assertSameCheckpoint(one, two, 1e-10);
+    // Held-out evaluation: 3 batches over 2 ranks, so rank 1 runs one forward pass for the all-to-alls only.
+    const evals = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>).find((r) => r['split'] === 'eval')!;
+    const [e1, e2] = [evals(one), evals(two)];
+    assert.deepEqual(Object.keys(e2).sort(), Object.keys(e1).sort());
+    for (const [k, v] of Object.entries(e1)) if (typeof v === 'number') assert.ok(Math.abs((e2[k] as number) - v) <= 1e-10, `eval ${k}: ${e2[k]} vs ${v}`);
   });
 }
 
@@ -232,6 +240,17 @@ test('the launcher: thread share per worker (the user\'s settings win), flag che
   const bad = await finished(cli(['train', '--nproc-per-node', '2', '--config', 'pretraining', '--workdir', path.join(root, 'bad'), '--set', 'expert_parallel_size=0']), 30_000);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /expert_parallel_size/);
+  // Two "machines" on localhost: a launcher per node, one worker each, meeting at node 0's store.
+  await ensureVocab();
+  const port = await freePort();
+  const nodeConfig = writeConfig('two-nodes', EXACT);
+  const nodes = [0, 1].map((k) => finished(cli(['train', '--nnodes', '2', '--node-rank', String(k), '--nproc-per-node', '1', '--master-addr', '127.0.0.1', '--master-port', String(port), '--config', nodeConfig, '--vocab', vocab, '--workdir', path.join(root, `two-nodes-${k}`), '--json']), 120_000));
+  const [node0, node1] = await Promise.all(nodes);
+  assert.equal(node0.code, 0, node0.stderr);
+  assert.equal(node1.code, 0, node1.stderr);
+  assert.match(node0.stdout, /"step":3/, 'global rank 0 (on node 0) reports');
+  assert.equal(node1.stdout.trim(), '', 'node 1 runs rank 1, which prints nothing');
+  assertLossesClose(trainLosses(path.join(root, 'two-nodes-0')), trainLosses(path.join(root, 'dp-one')), 1e-10);
   // SIGTERM to the launcher: passed on; both workers stop after the same step with a checkpoint.
   await ensureVocab();
   const workdir = path.join(root, 'sigterm');
