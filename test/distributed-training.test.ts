@@ -218,7 +218,7 @@ test('SIGKILL of one worker: the other stops naming the lost rank, the launcher 
   // Resume from the last checkpoint: the same losses as the run that was never interrupted.
   const resumed = await finished(cli(args(await freePort())), 180_000);
   assert.equal(resumed.code, 0, resumed.stderr);
-  assert.match(resumed.stdout, /resumed from .*ckpt-0000000(05|10|15|20|25|30|35) at step/);
+  assert.match(resumed.stderr, /resumed from .*ckpt-0000000(05|10|15|20|25|30|35) at step/);
   assert.deepEqual(trainLosses(workdir), trainLosses(whole));
   assertSameCheckpoint(whole, workdir, 0);
 });
@@ -261,7 +261,7 @@ test('the launcher: thread share per worker (the user\'s settings win), flag che
   launcher.kill('SIGTERM');
   const run = await done;
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, /received SIGTERM: checkpoint written at step (\d+)/);
-  const step = Number(/checkpoint written at step (\d+)/.exec(run.stdout)![1]);
+  assert.match(run.stderr, /received SIGTERM: checkpoint written at step (\d+)/);
+  const step = Number(/checkpoint written at step (\d+)/.exec(run.stderr)![1]);
   assert.ok(fs.existsSync(path.join(workdir, 'checkpoints', `ckpt-${String(step).padStart(9, '0')}`)));
 });

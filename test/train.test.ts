@@ -133,7 +133,11 @@ test('SIGTERM during a run writes a checkpoint and exits cleanly; the run then r
     output += d.toString();
     if (/step 3\//.test(output) && !child.killed) child.kill('SIGTERM');
   });
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  // Progress goes to stderr.
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+    if (/step 3\//.test(output) && !child.killed) child.kill('SIGTERM');
+  });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.equal(code, 0, output);
   const m = /received SIGTERM: checkpoint written at step (\d+)/.exec(output);

@@ -4,8 +4,8 @@ import * as path from 'path';
 import type { Command } from 'commander';
 import { positiveInt, positiveNumber } from './args';
 
-/** Log lines go to stderr when stdout carries JSON. */
-const logger = (json?: boolean) => (json ? (line: string) => console.error(line) : (line: string) => console.log(line));
+/** Progress goes to stderr: stdout carries only the results (a table, or JSON with --json). */
+const progress = (line: string) => console.error(line);
 
 export function registerBenchCommands(program: Command): void {
   const bench = program.command('bench').description('benchmarks (see bench/)');
@@ -28,7 +28,7 @@ export function registerBenchCommands(program: Command): void {
         roundSeconds: opts.roundSeconds,
         threads: opts.threads ?? getNumThreads(),
         ...(opts.op ? { only: opts.op } : {}),
-        log: logger(opts.json),
+        log: progress,
       });
       if (opts.json) console.log(JSON.stringify(report, null, 2));
       else if (Number.isFinite(report.matmul_512.ours_gflops)) {
@@ -59,7 +59,7 @@ export function registerBenchCommands(program: Command): void {
         trainingStep: opts.trainingStep,
         ...(opts.bandwidthTokens ? { bandwidthTokens: opts.bandwidthTokens } : {}),
         ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
-        log: logger(opts.json),
+        log: progress,
       });
       if (opts.json) console.log(JSON.stringify(report, null, 2));
       else for (const [k, v] of Object.entries(report.ratios)) console.log(`${k}: ${v.toFixed(2)}`);
@@ -76,7 +76,7 @@ export function registerBenchCommands(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ sparse-mixer bench data --json')
     .action(async (opts: { json?: boolean; corpus: string[]; vocab?: string; seconds: number; steps: number }) => {
       const { benchData } = await import('../../bench/data');
-      const report = await benchData({ ...opts, log: logger(opts.json) });
+      const report = await benchData({ ...opts, log: progress });
       if (opts.json) console.log(JSON.stringify(report, null, 2));
     });
 
@@ -127,7 +127,7 @@ export function registerBenchCommands(program: Command): void {
         peerDispatch: opts.peerDispatch,
         peerRuntime: opts.peerRuntime,
         hfBert: opts.hfBert ?? false,
-        log: logger(opts.json),
+        log: progress,
       });
       report.command = `sparse-mixer ${process.argv.slice(2).join(' ')}`;
       if (opts.out) {
@@ -173,7 +173,7 @@ export function registerBenchCommands(program: Command): void {
         ...(opts.peer ? { python: opts.python } : {}),
         peerRuntime: opts.peerRuntime,
         peerDispatch: opts.peerDispatch,
-        log: logger(opts.json),
+        log: progress,
       });
       if (opts.out) {
         fs.mkdirSync(opts.out, { recursive: true });
@@ -207,7 +207,7 @@ export function registerBenchCommands(program: Command): void {
         workdir: opts.workdir,
         device: opts.device,
         ...(opts.vocab ? { vocab: opts.vocab } : {}),
-        log: logger(opts.json),
+        log: progress,
       });
       console.log(opts.json ? JSON.stringify(report, null, 2) : `\n${formatQualityTable(report)}\n\nreport: ${path.join(opts.workdir, 'quality.md')}`);
     });

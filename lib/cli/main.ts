@@ -1,14 +1,22 @@
 #!/usr/bin/env node
 // The sparse-mixer command-line program.
+import * as fs from 'fs';
+import * as path from 'path';
 import { Command, InvalidArgumentError } from 'commander';
 import { nonNegativeInt, positiveInt, positiveNumber } from './args';
 import { registerBenchCommands } from './bench';
 import { doctorReport, formatDoctor } from './doctor';
 import { runSmoke } from './smoke';
 
+/** This package's version, from its package.json (two folders above dist/lib/cli). */
+function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('sparse-mixer')
     .description('Pre-train, fine-tune, serve and benchmark Sparse Mixer encoders on libtorch')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError();
 
   program
@@ -28,7 +36,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  $ sparse-mixer smoke --steps 300')
     .action((opts: { steps: number; json?: boolean }) => {
-      const result = runSmoke(opts.steps, opts.json ? undefined : (line) => console.log(line));
+      const result = runSmoke(opts.steps, opts.json ? undefined : (line) => console.error(line));
       if (opts.json) console.log(JSON.stringify(result));
       else console.log(`loss ${result.initialLoss.toFixed(4)} -> ${result.finalLoss.toFixed(4)}; live tensors ${result.liveTensorsBefore} -> ${result.liveTensorsAfter}`);
       if (!(result.finalLoss < result.initialLoss / 10)) {
@@ -68,7 +76,7 @@ export function buildProgram(): Command {
     .action(async (opts: { corpus: string[]; output: string; vocabSize: number; modelType: string; characterCoverage: number; maxSentences: number; json?: boolean }) => {
       if (opts.modelType !== 'bpe' && opts.modelType !== 'unigram') throw new InvalidArgumentError(`--model-type must be bpe or unigram, got '${opts.modelType}'`);
       const { trainVocab } = await import('../data');
-      const result = await trainVocab({ ...opts, modelType: opts.modelType }, opts.json ? () => {} : (line) => console.log(line));
+      const result = await trainVocab({ ...opts, modelType: opts.modelType }, opts.json ? () => {} : (line) => console.error(line));
       console.log(opts.json ? JSON.stringify(result) : `wrote ${result.output}`);
     });
 
@@ -159,7 +167,7 @@ export function buildProgram(): Command {
     .action(async (opts: { workdir: string; pretrainSteps: number; finetuneEpochs: number; json?: boolean }) => {
       const { quickstart } = await import('./quickstart');
       const started = Date.now();
-      const r = await quickstart({ ...opts, log: opts.json ? () => {} : (line) => console.log(line) });
+      const r = await quickstart({ ...opts, log: opts.json ? () => {} : (line) => console.error(line) });
       const minutes = ((Date.now() - started) / 60000).toFixed(1);
       if (opts.json) console.log(JSON.stringify({ ...r, minutes: Number(minutes) }));
       else console.log(`spam dev: ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}; ${minutes} min; workdir ${r.workdir}`);

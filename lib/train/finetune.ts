@@ -133,12 +133,11 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   const losses: number[] = [];
   let evalMetrics: Record<string, number> | undefined;
   let stopped: RunResult['stopped'] = 'finished';
-  const log = (m: Record<string, number>) => trainer.log(`eval at step ${step}: ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
   try {
     if (step === 0) {
       evalMetrics = await evaluate();
       trainer.summaries.log('eval', 0, evalMetrics);
-      log(evalMetrics);
+      trainer.logEval(0, evalMetrics);
     }
     const startStep = step;
     const startedAt = process.hrtime.bigint();
@@ -162,7 +161,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
       if (step % evalEvery === 0 || step === totalSteps) {
         evalMetrics = await evaluate();
         trainer.summaries.log('eval', step, evalMetrics);
-        log(evalMetrics);
+        trainer.logEval(step, evalMetrics);
       }
       const end = await trainer.endStep(step, totalSteps, data);
       if (end) {

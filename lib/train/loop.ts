@@ -19,7 +19,7 @@ export interface RunOptions {
   workdir: string;
   /** Accept a workdir that holds a run with a different config. */
   force?: boolean;
-  /** Progress lines (default: stdout). */
+  /** Progress lines (default: stderr, so that stdout carries only results). */
   log?: (line: string) => void;
   /** Stop after this step even if the run has more (for tests and smoke runs); a checkpoint is written. */
   stopAfterStep?: number;
@@ -150,7 +150,7 @@ export class Trainer<D> {
 
   /** Progress and notes, from rank 0 only. */
   log(line: string): void {
-    if (this.isLeader) (this.options.log ?? ((l: string) => console.log(l)))(line);
+    if (this.isLeader) (this.options.log ?? ((l: string) => console.error(l)))(line);
   }
 
   /** Restores the latest checkpoint of the workdir, if any; returns its training state. */
@@ -320,6 +320,11 @@ export class Trainer<D> {
     return stopHere ? 'stop_after_step' : undefined;
   }
 
+  /** One line with an evaluation's metrics. */
+  logEval(step: number, metrics: Record<string, number>): void {
+    this.log(`eval at step ${step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+  }
+
   /** Progress: a rewritten line on a terminal, plain periodic lines otherwise. */
   progress(step: number, total: number, loss: number, startedAt: bigint, startStep: number, budget?: { spent: number; seconds: number }): void {
     const now = process.hrtime.bigint();
@@ -332,8 +337,8 @@ export class Trainer<D> {
       : `ETA ${Number.isFinite(eta) ? `${Math.round(eta)}s` : '?'}`;
     const line = `step ${step}${left.startsWith('ETA') ? `/${total}` : ''}  loss ${loss.toFixed(4)}  ${rate.toFixed(2)} steps/s  ${left}`;
     if (!this.isLeader) return;
-    if (process.stdout.isTTY && !this.options.log) {
-      process.stdout.write(`\r${line}   `);
+    if (process.stderr.isTTY && !this.options.log) {
+      process.stderr.write(`\r${line}   `);
     } else if (step % this.config.log_frequency === 0 || step === total || Number(now - this.lastTick) > 30e9) {
       this.log(line);
       this.lastTick = now;
@@ -343,7 +348,7 @@ export class Trainer<D> {
   close(): void {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
-    if (process.stdout.isTTY && !this.options.log && this.isLeader) process.stdout.write('\n');
+    if (process.stderr.isTTY && !this.options.log && this.isLeader) process.stderr.write('\n');
     this.summaries.close();
     this.optimizer.dispose();
     this.parallel?.dispose();

@@ -190,7 +190,10 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<P
       }
       if ((config.eval_frequency > 0 && step % config.eval_frequency === 0) || last) {
         evalMetrics = await evaluate(model, config, tokenizer, p);
-        if (evalMetrics) trainer.summaries.log('eval', step, evalMetrics);
+        if (evalMetrics) {
+          trainer.summaries.log('eval', step, evalMetrics);
+          trainer.logEval(step, evalMetrics);
+        }
       }
       const end = await trainer.endStep(step, last ? step : config.num_train_steps, dataState);
       if (end) {
