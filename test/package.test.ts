@@ -26,7 +26,9 @@ test('npm pack of a fresh clone (nothing built before) and an offline npm instal
   const clone = path.join(work, 'clone');
   run('git', ['clone', '--quiet', root, clone], work);
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(clone, 'node_modules'));
-  const packed = JSON.parse(run(npm, ['pack', '--json', '--pack-destination', work], clone)) as {
+  // The prepack build's output comes first on stdout; npm's JSON report is the last thing printed.
+  const packOutput = run(npm, ['pack', '--json', '--pack-destination', work], clone);
+  const packed = JSON.parse(packOutput.slice(packOutput.search(/^\[$/m))) as {
     filename: string;
     files: { path: string }[];
   }[];
