@@ -1,5 +1,6 @@
 // The neural-network functions the models use.
 #include "args.h"
+#include "cpu_linear.h"
 #include "registry.h"
 
 // Fused attention arrived in libtorch 2.0; 1.13 (Debian's) lacks it and keeps the matmul path.
@@ -13,7 +14,7 @@ namespace sm {
 namespace {
 
 Napi::Value linear(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), at::linear(tensorArg(info, 0), tensorArg(info, 1), optionalTensorArg(info, 2)));
+  return wrap(info.Env(), sm::linear(tensorArg(info, 0), tensorArg(info, 1), optionalTensorArg(info, 2)));
 }
 
 Napi::Value layerNorm(const Napi::CallbackInfo& info) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "args.h"
+#include "cpu_linear.h"
 #include "registry.h"
 
 #ifndef SM_LIBTORCH_DIR
@@ -34,6 +35,8 @@ Napi::Value buildInfo(const Napi::CallbackInfo& info) {
   out.Set("cudaKernels", Napi::Boolean::New(env, false));
 #endif
   out.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  // What float32 CPU linear layers run on (cpu_linear.cc).
+  out.Set("cpuGemm", Napi::String::New(env, onednnLinearAvailable() ? "onednn" : "aten"));
   return out;
 }
 

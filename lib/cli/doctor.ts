@@ -32,6 +32,7 @@ export function formatDoctor({ info, warnings }: { info: SystemInfo; warnings: s
     ['CUDA kernels', info.addon.cudaKernels ? 'compiled' : 'not compiled (CPU-only build)'],
     ['CUDA devices', info.cuda.available ? String(info.cuda.deviceCount) : 'none available'],
     ['BLAS', `${info.blas.kind}${info.blas.library ? ` (${info.blas.library})` : ''}`],
+    ['CPU linear layers', info.addon.cpuGemm === 'onednn' ? "oneDNN's GEMM (SPARSE_MIXER_GEMM=aten: libtorch's BLAS)" : "libtorch's BLAS path"],
     ['threads', `${info.threads.intraOp} intra-op (${info.threads.setBy})`],
     ['runtime tuning', formatTuning(info.tuning)],
     ['distributed', info.distributed.backends.length ? `${info.distributed.backends.join(', ')} (CPU tensors; NCCL for CUDA tensors is not in this build)` : 'none (no gloo headers at build time)'],

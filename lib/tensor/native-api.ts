@@ -32,6 +32,8 @@ export interface NativeBuildInfo {
   libtorchSource: string;
   cudaKernels: boolean;
   napiVersion: number;
+  /** What float32 CPU linear layers run on: oneDNN's GEMM, or libtorch's own BLAS path (undefined: an older binary). */
+  cpuGemm?: 'onednn' | 'aten';
 }
 
 export interface NativeAddon {

@@ -98,7 +98,7 @@ export function blasInfo(): BlasInfo {
 export interface SystemInfo {
   version: string;
   libtorch: { version: string; dir: string; foundVia: string };
-  addon: { file: string; prebuilt: boolean; cudaKernels: boolean; napiVersion: number };
+  addon: { file: string; prebuilt: boolean; cudaKernels: boolean; napiVersion: number; cpuGemm: 'onednn' | 'aten' };
   cuda: { available: boolean; deviceCount: number };
   blas: BlasInfo;
   threads: { intraOp: number; setBy: string };
@@ -120,7 +120,7 @@ export function systemInfo(): SystemInfo {
       dir: build.libtorchDir,
       foundVia: build.libtorchSource,
     },
-    addon: { file: loaded.file, prebuilt: loaded.prebuilt, cudaKernels: build.cudaKernels, napiVersion: build.napiVersion },
+    addon: { file: loaded.file, prebuilt: loaded.prebuilt, cudaKernels: build.cudaKernels, napiVersion: build.napiVersion, cpuGemm: build.cpuGemm ?? 'aten' },
     cuda: { available: N.cudaIsAvailable(), deviceCount: N.cudaDeviceCount() },
     blas: blasInfo(),
     threads: {
