@@ -11,6 +11,7 @@ import { syntheticPretrainingBatch, writePeerInputs, peerScript } from './model_
 import { PythonPeer, type PeerRuntime } from './peer';
 import { median, settle, timeOnce } from './timing';
 import { readPeakRss, resetPeakRss } from './rss';
+import { breakdownRows, copyBandwidth, partCosts, profileStep, toParts, type BreakdownRow } from './breakdown';
 
 export type Pass = 'train' | 'infer';
 export type Precision = 'float32' | 'bfloat16';
@@ -36,6 +37,8 @@ export interface ModelsBenchOptions {
   peerRuntime?: PeerRuntime;
   /** Also time Hugging Face transformers' BertForPreTraining for BERT presets (when installed). */
   hfBert: boolean;
+  /** Also profile one step of each pass, ours and the peer's, into the time per part (bench/breakdown.ts). */
+  breakdown?: boolean;
   log: (line: string) => void;
 }
 
@@ -61,6 +64,12 @@ export interface PassResult {
   min_ratio: number | null;
 }
 
+/** Where one pass's time goes, per part, ours and the peer's (profiled, so a little slower than timed). */
+export interface PassBreakdown {
+  ours: BreakdownRow[];
+  pytorch: BreakdownRow[] | null;
+}
+
 export interface ModelRow {
   model: string;
   batch_size: number;
@@ -71,6 +80,7 @@ export interface ModelRow {
   /** |our eval loss − PyTorch's| on the same weights and batch. */
   loss_difference: number | null;
   passes: Partial<Record<Pass, PassResult>>;
+  breakdown?: Partial<Record<Pass, PassBreakdown>>;
 }
 
 export interface Speedup {
@@ -96,6 +106,8 @@ export interface ModelsBenchReport {
   runtime_tuning: sm.RuntimeTuningInfo;
   peer_note?: string;
   matmul_peak: { n: number; dtype: string; ours_gflops: number; pytorch_gflops: number | null };
+  /** Best GB/s of a 64 MiB device copy (read + write): the memory bound of the breakdown's efficiencies. */
+  copy_gbps?: number;
   rows: ModelRow[];
   speedups: Speedup[];
   command?: string;
@@ -186,6 +198,28 @@ class OurModel {
     return sm.noGrad(() => sm.tidy(() => this.forward(() => this.model.forward(this.batch).loss).item()));
   }
 
+  /** One pass as profileStep wants it: the forward (returning the loss to train on), backward, optimizer. */
+  profiled(pass: Pass): ReturnType<typeof profileStep> {
+    const gpu = this.device.startsWith('cuda');
+    if (pass === 'infer') {
+      this.model.eval();
+      return sm.noGrad(() => profileStep({ forward: () => sm.tidy(() => void this.forward(() => this.model.encoder.forward(this.batch.input_ids, this.batch.type_ids))) }, gpu));
+    }
+    this.model.train();
+    this.optimizer.zeroGrad();
+    return profileStep(
+      {
+        forward: () => sm.tidy(() => this.forward(() => this.model.forward(this.batch).loss)),
+        backward: (loss) => {
+          loss.backward();
+          loss.dispose();
+        },
+        optimizer: () => this.optimizer.step(1e-4),
+      },
+      gpu,
+    );
+  }
+
   /** One AdamW training step in training mode (dropout on). */
   trainStep(): void {
     this.model.train();
@@ -253,6 +287,7 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
     pytorchPeak = r.gflops ?? null;
   }
   const peakGflops = Math.max(oursPeak, pytorchPeak ?? 0);
+  const copyGbps = options.breakdown ? copyBandwidth(options.device) : null;
   log(`matmul ${matmulN}^3 ${dtype}: ours ${oursPeak.toFixed(1)} GFLOP/s, PyTorch ${pytorchPeak?.toFixed(1) ?? 'n/a'} GFLOP/s`);
 
   const rows: ModelRow[] = [];
@@ -314,6 +349,18 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
             min_ratio: theirMeasure ? Math.min(...oursSamples) / Math.min(...peerSamples) : null,
           };
           row.passes[pass] = result;
+          if (options.breakdown) {
+            const costs = partCosts(config, B, L, P);
+            const peerTimes = peerLoaded ? await peer!.request<{ parts?: Record<string, [number, number]>; error?: string }>({ cmd: 'breakdown', pass }) : undefined;
+            if (peerTimes?.error) log(`${name} ${pass}: PyTorch breakdown failed: ${peerTimes.error}`);
+            const theirs = peerTimes?.parts
+              ? toParts(Object.fromEntries(Object.entries(peerTimes.parts).map(([k, [f, b]]) => [k, { forwardMs: f, backwardMs: b }])))
+              : undefined;
+            (row.breakdown ??= {})[pass] = {
+              ours: breakdownRows(ours.profiled(pass), costs, pass === 'train', peakGflops, copyGbps),
+              pytorch: theirs ? breakdownRows(theirs, costs, pass === 'train', peakGflops, copyGbps) : null,
+            };
+          }
           log(
             `${name.padEnd(24)} ${pass.padEnd(5)} ours ${ourMeasure.seconds.toFixed(3)} s` +
               (theirMeasure ? `, PyTorch ${theirMeasure.seconds.toFixed(3)} s, ratio ${result.ratio!.toFixed(2)}` : '') +
@@ -343,6 +390,7 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
     runtime_tuning: sm.runtimeTuning(),
     ...(peerNote ? { peer_note: peerNote } : {}),
     matmul_peak: { n: matmulN, dtype, ours_gflops: oursPeak, pytorch_gflops: pytorchPeak },
+    ...(copyGbps ? { copy_gbps: copyGbps } : {}),
     rows,
     speedups: speedups(rows),
   };

@@ -50,6 +50,14 @@ def gelu(x):
     return F.gelu(x, approximate="tanh")
 
 
+PROFILING = False  # set by the breakdown request: scopes cost nothing otherwise
+
+
+def scope(name):
+    """A named part of the model for the time breakdown (the scopes lib/model opens, same names)."""
+    return torch.autograd.profiler.record_function(name) if PROFILING else contextlib.nullcontext()
+
+
 class LayerNorm(nn.LayerNorm):
     """LayerNorm in float32, as CUDA autocast runs it (CPU autocast in torch 1.13 does not)."""
 
@@ -69,9 +77,10 @@ class Embeddings(nn.Module):
         self.rate = c["dropout_rate"]
 
     def forward(self, ids, types):
-        pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
-        x = self.word(ids) + self.position(pos) + self._modules["type"](types)
-        return F.dropout(self.hidden_mapping_in(self.layer_norm(x)), self.rate, self.training)
+        with scope("embeddings"):
+            pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
+            x = self.word(ids) + self.position(pos) + self._modules["type"](types)
+            return F.dropout(self.hidden_mapping_in(self.layer_norm(x)), self.rate, self.training)
 
 
 class Attention(nn.Module):
@@ -202,7 +211,7 @@ class Moe(nn.Module):
         c, (B, N, H), E = self.c, x.shape, self.c["num_experts"]
         G, T, C = self.geometry(B * N)
         tokens = x.reshape(G, T, H)
-        with torch.autocast(x.device.type, enabled=False):  # the router stays float32
+        with torch.autocast(x.device.type, enabled=False), scope("moe/router"):  # the router stays float32
             r_in, eps = tokens.float(), c["jitter_noise"]
             if self.training and eps > 0:
                 r_in = r_in * torch.empty_like(r_in).uniform_(1 - eps, 1 + eps)
@@ -210,18 +219,26 @@ class Moe(nn.Module):
             probs = torch.softmax(logits, -1)
             z_loss = torch.logsumexp(logits, -1).square().mean()
         if self.dispatch == "masked":  # the reference's default: einsums over one-hot masks
-            dispatch, combine, aux = route_masked(probs, c, C)
-            expert_in = torch.einsum("gth,gtec->egch", tokens, dispatch.to(tokens.dtype)).reshape(E, G * C, H)
-            out = self.experts(expert_in).reshape(E, G, C, H)
-            y = torch.einsum("egch,gtec->gth", out, combine.to(out.dtype))
+            with scope("moe/routing"):
+                dispatch, combine, aux = route_masked(probs, c, C)
+            with scope("moe/dispatch"):
+                expert_in = torch.einsum("gth,gtec->egch", tokens, dispatch.to(tokens.dtype)).reshape(E, G * C, H)
+            with scope("moe/experts"):
+                out = self.experts(expert_in).reshape(E, G, C, H)
+            with scope("moe/combine"):
+                y = torch.einsum("egch,gtec->gth", out, combine.to(out.dtype))
         else:  # index-based: gather slots (row T is a zero row), run experts, weighted scatter-add
-            index, weight, aux = route_slots(probs, c, C)
-            padded = torch.cat([tokens, tokens.new_zeros(G, 1, H)], 1)
-            idx = index.reshape(G, E * C, 1).expand(G, E * C, H)
-            expert_in = padded.gather(1, idx).reshape(G, E, C, H).transpose(0, 1).reshape(E, G * C, H)
-            out = self.experts(expert_in).reshape(E, G, C, H).transpose(0, 1).reshape(G, E * C, H)
-            out = out * weight.reshape(G, E * C, 1).to(out.dtype)
-            y = out.new_zeros(G, T + 1, H).scatter_add(1, idx, out)[:, :T]
+            with scope("moe/routing"):
+                index, weight, aux = route_slots(probs, c, C)
+            with scope("moe/dispatch"):
+                padded = torch.cat([tokens, tokens.new_zeros(G, 1, H)], 1)
+                idx = index.reshape(G, E * C, 1).expand(G, E * C, H)
+                expert_in = padded.gather(1, idx).reshape(G, E, C, H).transpose(0, 1).reshape(E, G * C, H)
+            with scope("moe/experts"):
+                out = self.experts(expert_in).reshape(E, G, C, H).transpose(0, 1).reshape(G, E * C, H)
+            with scope("moe/combine"):
+                out = out * weight.reshape(G, E * C, 1).to(out.dtype)
+                y = out.new_zeros(G, T + 1, H).scatter_add(1, idx, out)[:, :T]
         return y.reshape(B, N, H), aux, z_loss
 
 
@@ -246,17 +263,23 @@ class Block(nn.Module):
     def forward(self, x, ids, mask):
         c = self.c
         if self.is_attention:
-            mixed = self.attention(x, mask)
+            with scope("attention"):
+                mixed = self.attention(x, mask)
         else:
-            inp = x * (ids != c["pad_id"]).unsqueeze(2).to(x.dtype) if c["mask_padding_in_mixing"] else x
-            mixed = F.dropout(self.mixing(inp), c["mixing_dropout_rate"], self.training)
-        h = self.mixing_layer_norm(x + mixed)
+            with scope("mixing"):
+                inp = x * (ids != c["pad_id"]).unsqueeze(2).to(x.dtype) if c["mask_padding_in_mixing"] else x
+                mixed = F.dropout(self.mixing(inp), c["mixing_dropout_rate"], self.training)
+        with scope("layer_norm"):
+            h = self.mixing_layer_norm(x + mixed)
         if self.is_moe:
             y, aux, z = self.moe(h)
-            return self.output_layer_norm(h + y), (aux, z)
+            with scope("layer_norm"):
+                return self.output_layer_norm(h + y), (aux, z)
         ff = self.feed_forward
-        y = F.dropout(ff.output(gelu(ff.intermediate(h))), c["dropout_rate"], self.training)
-        return self.output_layer_norm(h + y), None
+        with scope("feed_forward"):
+            y = F.dropout(ff.output(gelu(ff.intermediate(h))), c["dropout_rate"], self.training)
+        with scope("layer_norm"):
+            return self.output_layer_norm(h + y), None
 
 
 class PretrainingModel(nn.Module):
@@ -297,12 +320,18 @@ class PretrainingModel(nn.Module):
             if terms:
                 aux.append(terms[0])
                 z.append(terms[1])
-        return x, torch.tanh(self.encoder.pooler(x[:, 0])), aux, z
+        with scope("heads"):
+            return x, torch.tanh(self.encoder.pooler(x[:, 0])), aux, z
 
     def forward(self, b):
         """(loss, masked_lm_loss, next_sentence_loss), as PretrainingModel.forward and moeTerms."""
         c = self.c
         x, pooled, aux, z = self.encode(b)
+        with scope("heads"):
+            return self.heads(b, x, pooled, aux, z)
+
+    def heads(self, b, x, pooled, aux, z):
+        c = self.c
         B, P = b["masked_lm_positions"].shape
         g = x.gather(1, b["masked_lm_positions"].unsqueeze(2).expand(B, P, x.shape[2]))
         h = self.mlm.layer_norm(gelu(self.mlm.dense(g)))
@@ -485,6 +514,66 @@ def time_reps(req):
     return {"seconds": seconds, "peak_bytes": peak}
 
 
+def breakdown(req):
+    """Milliseconds per part, forward and backward, of one profiled pass (as bench/breakdown.ts)."""
+    global PROFILING
+    train = req.get("pass", "train") == "train"
+    model, opt = S["model"], S["opt"]
+    (step if train else infer_encoder)()  # warm-up
+    PROFILING = True
+    try:
+        with torch.autograd.profiler.profile() as prof:
+            if train:
+                model.train()
+                opt.zero_grad(set_to_none=True)
+                with scope("forward"), autocast():
+                    loss = model(S["batch"])[0]
+                with scope("backward"):
+                    loss.backward()
+                with scope("optimizer"):
+                    opt.step()
+            else:
+                with scope("forward"):
+                    infer_encoder()
+            sync()
+    finally:
+        PROFILING = False
+    events = prof.function_events
+    roots = {"forward", "backward", "optimizer"}
+    scopes = {e.name for e in events if e.name in PARTS or e.name in roots}
+
+    def chain(e):
+        while e is not None:
+            yield e
+            e = e.cpu_parent
+
+    creator = {}  # forward sequence number -> the part whose forward created it
+    for e in events:
+        if e.sequence_nr >= 0 and e.name not in scopes:
+            part = next((a.name for a in chain(e) if a.name in scopes), None)
+            if part and part not in roots:
+                creator.setdefault(e.sequence_nr, part)
+    out = {}
+    for e in events:
+        labels = [a.name for a in chain(e) if a.name in scopes]
+        if "backward" in labels:
+            node = next((a for a in chain(e) if a.sequence_nr >= 0 and a.name not in scopes), None)
+            if node is not None and "AccumulateGrad" in node.name:
+                label = "backward (accumulate grads)"
+            else:
+                label = creator.get(node.sequence_nr, "backward (unattributed)") if node is not None else "backward (unattributed)"
+            phase = 1
+        else:
+            label, phase = (labels[0] if labels else "unscoped"), 0
+        t = out.setdefault(label, [0.0, 0.0])
+        t[phase] += e.self_cpu_time_total / 1000.0
+    return {"parts": out}
+
+
+PARTS = {"embeddings", "mixing", "attention", "layer_norm", "feed_forward", "moe/router", "moe/routing",
+         "moe/dispatch", "moe/experts", "moe/combine", "heads"}
+
+
 def matmul_peak(req):
     n, dev = int(req["n"]), req.get("device", "cpu")
     dtype = torch.bfloat16 if req.get("dtype") == "bfloat16" else torch.float32
@@ -509,7 +598,7 @@ def handle(req):
         return load(req)
     if cmd == "matmul_peak":
         return matmul_peak(req)
-    if cmd not in ("loss", "step", "time"):
+    if cmd not in ("loss", "step", "time", "breakdown"):
         raise ValueError(f"unknown cmd {cmd!r}")
     if "model" not in S:
         raise RuntimeError("no model loaded")
@@ -518,6 +607,8 @@ def handle(req):
         return {"loss": loss.item(), "masked_lm_loss": mlm.item(), "next_sentence_loss": nsp.item()}
     if cmd == "step":
         return {"loss": step(req.get("lr")).item()}
+    if cmd == "breakdown":
+        return breakdown(req)
     return time_reps(req)
 
 

@@ -1,5 +1,6 @@
 // Reports of `bench models`: a plain-text table, a Markdown report and an SVG bar chart of
 // throughput per model and pass, ours next to PyTorch.
+import { breakdownTables } from './breakdown_report';
 import type { Measurement, ModelsBenchReport, Pass } from './models';
 
 const PASS_NAMES: Record<Pass, string> = { train: 'training step', infer: 'inference' };
@@ -122,6 +123,7 @@ export function formatModelsTable(report: ModelsBenchReport): string {
   if (report.speedups.length) {
     lines.push('', 'speed-up over BERT (BERT seconds / model seconds)', ...align([['model', 'pass', 'ours', 'PyTorch', 'paper'], ...speedupRows(report)]));
   }
+  for (const t of breakdownTables(report)) lines.push('', `time breakdown: ${t.title}`, ...align(t.rows));
   return lines.join('\n');
 }
 
@@ -153,6 +155,20 @@ export function modelsMarkdown(report: ModelsBenchReport, chartFile = 'models.sv
     parts.push('## Speed-up over BERT', '', markdownTable([['model', 'pass', 'ours', 'PyTorch', 'paper'], ...speedupRows(report)]), '');
   }
   parts.push(`![throughput, ours vs PyTorch](${chartFile})`, '');
+  const tables = breakdownTables(report);
+  if (tables.length) {
+    parts.push(
+      '## Time breakdown',
+      '',
+      'One profiled pass each (libtorch\'s profiler; the parts are the scopes the models open, backward time ' +
+        'goes to the part whose forward created each backward node). GFLOP and MB: the part\'s analytic FLOPs and the ' +
+        'bytes it must at least move (a training step counts backward as twice the forward). ours at limit: the time the ' +
+        `part would take at the measured matmul peak or copy bandwidth${report.copy_gbps ? ` (${report.copy_gbps.toFixed(1)} GB/s)` : ''}, whichever binds, over its time.`,
+      '',
+    );
+    for (const t of tables) parts.push(`### ${t.title}`, '', markdownTable(t.rows), '');
+    parts.push(`![time per part, ours vs PyTorch](${chartFile.replace(/\.svg$/, '')}-breakdown.svg)`, '');
+  }
   return parts.join('\n');
 }
 

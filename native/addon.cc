@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sm::registerGradSync(env, exports);
   sm::registerExpertExchange(env, exports);
   sm::registerLaunch(env, exports);
+  sm::registerProfiler(env, exports);
   return exports;
 }
 }  // namespace

@@ -21,4 +21,5 @@ void registerDistributed(Napi::Env env, Napi::Object exports);
 void registerGradSync(Napi::Env env, Napi::Object exports);
 void registerExpertExchange(Napi::Env env, Napi::Object exports);
 void registerLaunch(Napi::Env env, Napi::Object exports);
+void registerProfiler(Napi::Env env, Napi::Object exports);
 }  // namespace sm

@@ -98,12 +98,14 @@ export function registerBenchCommands(program: Command): void {
     .option('--peer-dispatch <impl>', "the peer's MoE dispatch: masked (the reference's) or scatter", 'masked')
     .option('--peer-runtime <r>', "the peer's process settings: default (a PyTorch user's) or ours (our OpenMP wait policy and malloc thresholds)", 'default')
     .option('--hf-bert', "also time Hugging Face transformers' BERT for BERT presets")
-    .option('--out <dir>', 'write models.json, models.md and models.svg here')
+    .option('--breakdown', 'also profile one step of each pass into the time per part (ours and PyTorch\'s), with analytic FLOPs and bytes')
+    .option('--out <dir>', 'write models.json, models.md and models.svg (and models-breakdown.svg) here')
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  $ sparse-mixer bench models --model bert-small sparse-mixer-small --repeats 5 --out bench-out')
     .action(async (opts: ModelsCliOptions) => {
       const { benchModels } = await import('../../bench/models');
       const { formatModelsTable, modelsMarkdown, modelsSvg } = await import('../../bench/models_report');
+      const { breakdownSvg } = await import('../../bench/breakdown_report');
       const { getNumThreads } = await import('../tensor');
       const passes = opts.pass.map((p) => {
         if (p !== 'train' && p !== 'infer') throw new Error(`--pass must be train or infer, got '${p}'`);
@@ -127,6 +129,7 @@ export function registerBenchCommands(program: Command): void {
         peerDispatch: opts.peerDispatch,
         peerRuntime: opts.peerRuntime,
         hfBert: opts.hfBert ?? false,
+        breakdown: opts.breakdown ?? false,
         log: progress,
       });
       report.command = `sparse-mixer ${process.argv.slice(2).join(' ')}`;
@@ -135,6 +138,7 @@ export function registerBenchCommands(program: Command): void {
         fs.writeFileSync(path.join(opts.out, 'models.json'), JSON.stringify(report, null, 2) + '\n');
         fs.writeFileSync(path.join(opts.out, 'models.md'), modelsMarkdown(report, 'models.svg'));
         fs.writeFileSync(path.join(opts.out, 'models.svg'), modelsSvg(report));
+        if (opts.breakdown) fs.writeFileSync(path.join(opts.out, 'models-breakdown.svg'), breakdownSvg(report));
       }
       if (opts.json) console.log(JSON.stringify(report, null, 2));
       else console.log(`\n${formatModelsTable(report)}${opts.out ? `\n\nreport: ${path.join(opts.out, 'models.md')}` : ''}`);
@@ -229,6 +233,7 @@ interface ModelsCliOptions {
   peerDispatch: string;
   peerRuntime: string;
   hfBert?: boolean;
+  breakdown?: boolean;
   out?: string;
   json?: boolean;
 }

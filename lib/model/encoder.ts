@@ -2,7 +2,7 @@
 import { Dense, Dropout, Embedding, LayerNorm } from '../nn/layers';
 import { Module, ModuleList } from '../nn/module';
 import { initContext, type InitContext } from '../nn/init';
-import { arange, functional as F, tidy, type Tensor } from '../tensor';
+import { arange, functional as F, profiler, tidy, type Tensor } from '../tensor';
 import { SelfAttention } from './attention';
 import type { ModelConfig } from './config';
 import { layerPlan, type LayerPlan } from './layout';
@@ -29,6 +29,10 @@ export class Embeddings extends Module {
   }
 
   forward(inputIds: Tensor, typeIds: Tensor): Tensor {
+    return profiler.scope('embeddings', () => this.embed(inputIds, typeIds));
+  }
+
+  private embed(inputIds: Tensor, typeIds: Tensor): Tensor {
     const N = inputIds.shape[1]!;
     if (N > this.config.max_seq_length) {
       throw new Error(`input length ${N} exceeds max_seq_length ${this.config.max_seq_length}`);
@@ -52,7 +56,7 @@ export class FeedForward extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.dropout.forward(this.output.forward(F.gelu(this.intermediate.forward(x), 'tanh')));
+    return profiler.scope('feed_forward', () => this.dropout.forward(this.output.forward(F.gelu(this.intermediate.forward(x), 'tanh'))));
   }
 }
 
@@ -82,16 +86,19 @@ export class EncoderBlock extends Module {
   forward(x: Tensor, inputIds: Tensor, padding: Tensor | undefined): { output: Tensor; moe?: MoeStats } {
     // Sub-blocks in their own scopes: temporaries are freed as soon as each one ends.
     const mixed = tidy(() => {
-      if (this.attention) return this.attention.forward(x, padding!);
-      const input = this.config.mask_padding_in_mixing ? maskPadding(x, inputIds, this.config.pad_id) : x;
-      return this.mixingDropout.forward(this.mixing!.forward(input));
+      if (this.attention) return profiler.scope('attention', () => this.attention!.forward(x, padding!));
+      return profiler.scope('mixing', () => {
+        const input = this.config.mask_padding_in_mixing ? maskPadding(x, inputIds, this.config.pad_id) : x;
+        return this.mixingDropout.forward(this.mixing!.forward(input));
+      });
     });
-    const h = this.mixingLayerNorm.forward(x.add(mixed));
+    const norm = (ln: LayerNorm, a: Tensor, b: Tensor) => profiler.scope('layer_norm', () => ln.forward(a.add(b)));
+    const h = norm(this.mixingLayerNorm, x, mixed);
     if (this.moe) {
       const { output, stats } = tidy(() => this.moe!.forward(h));
-      return { output: this.outputLayerNorm.forward(h.add(output)), moe: stats };
+      return { output: norm(this.outputLayerNorm, h, output), moe: stats };
     }
-    return { output: this.outputLayerNorm.forward(h.add(tidy(() => this.feedForward!.forward(h)))) };
+    return { output: norm(this.outputLayerNorm, h, tidy(() => this.feedForward!.forward(h))) };
   }
 }
 
@@ -132,7 +139,7 @@ export class Encoder extends Module {
       x = out.output;
       if (out.moe) moe.push(out.moe);
     }
-    const pooled = this.pooler.forward(x.select(1, 0)).tanh();
+    const pooled = profiler.scope('heads', () => this.pooler.forward(x.select(1, 0)).tanh());
     return { sequence: x, pooled, moe };
   }
 }

@@ -3,7 +3,7 @@
 import { Dense, LayerNorm } from '../nn/layers';
 import { Module } from '../nn/module';
 import { initContext, zerosParam, type InitContext } from '../nn/init';
-import { functional as F, scalar, stack, type Tensor } from '../tensor';
+import { functional as F, profiler, scalar, stack, type Tensor } from '../tensor';
 import type { ModelConfig } from './config';
 import { Encoder } from './encoder';
 import type { MoeStats } from './moe';
@@ -92,6 +92,11 @@ export class PretrainingModel extends Module {
 
   forward(batch: PretrainingBatch): ModelOutput & { mlmLogits: Tensor; nspLogits: Tensor } {
     const { sequence, pooled, moe } = this.encoder.forward(batch.input_ids, batch.type_ids);
+    return profiler.scope('heads', () => this.heads(batch, sequence, pooled, moe));
+  }
+
+  /** MLM and NSP heads, their losses and statistics. */
+  private heads(batch: PretrainingBatch, sequence: Tensor, pooled: Tensor, moe: MoeStats[]): ModelOutput & { mlmLogits: Tensor; nspLogits: Tensor } {
     const [B, P] = batch.masked_lm_positions.shape as [number, number];
     const d = sequence.shape[2]!;
     const gathered = sequence.gather(1, batch.masked_lm_positions.unsqueeze(2).expand([B, P, d]));
@@ -151,11 +156,15 @@ export class ClassificationModel extends Module {
   /** Logits [B, numClasses] and the MoE statistics, without a loss (for inference). */
   logits(inputIds: Tensor, typeIds: Tensor): { logits: Tensor; moe: MoeStats[] } {
     const { pooled, moe } = this.encoder.forward(inputIds, typeIds);
-    return { logits: this.classifier.forward(pooled), moe };
+    return { logits: profiler.scope('heads', () => this.classifier.forward(pooled)), moe };
   }
 
   forward(batch: ClassificationBatch): ModelOutput & { logits: Tensor } {
     const { logits, moe } = this.logits(batch.input_ids, batch.type_ids);
+    return profiler.scope('heads', () => this.loss(batch, logits, moe));
+  }
+
+  private loss(batch: ClassificationBatch, logits: Tensor, moe: MoeStats[]): ModelOutput & { logits: Tensor } {
     const B = logits.shape[0]!;
     const lossSum = this.regression
       ? F.mseLoss(lossPrecision(logits.select(1, 0)), batch.label.to(logits.dtype === 'float64' ? 'float64' : 'float32'), 'sum')

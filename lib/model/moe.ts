@@ -2,7 +2,7 @@
 import { Dense } from '../nn/layers';
 import { Module } from '../nn/module';
 import { normal, zerosParam, type InitContext } from '../nn/init';
-import { autocast, baddbmm, cat, einsum, functional as F, fusedMoe, isAutocastEnabled, rand, scalar, type Tensor, zeros } from '../tensor';
+import { autocast, baddbmm, cat, einsum, functional as F, fusedMoe, isAutocastEnabled, profiler, rand, scalar, type Tensor, zeros } from '../tensor';
 import type { ModelConfig } from './config';
 import {
   expertCapacity,
@@ -65,9 +65,10 @@ export class Experts extends Module {
 
   /** [E, S, H] -> [E, S, H]: every expert on its slots, wherever the expert lives. */
   runAll(x: Tensor): Tensor {
-    if (!this.exchange) return this.forward(x);
-    const { local, slotsPerRank } = this.exchange.toExperts(x);
-    return this.exchange.fromExperts(this.forward(local), slotsPerRank);
+    if (!this.exchange) return profiler.scope('moe/experts', () => this.forward(x));
+    const { local, slotsPerRank } = profiler.scope('moe/exchange', () => this.exchange!.toExperts(x));
+    const y = profiler.scope('moe/experts', () => this.forward(local));
+    return profiler.scope('moe/exchange', () => this.exchange!.fromExperts(y, slotsPerRank));
   }
 
   /**
@@ -132,9 +133,10 @@ export class MoeLayer extends Module {
     const [B, N, H] = x.shape as [number, number, number];
     const { groups: G, tokensPerGroup: T, capacity: C } = this.geometry(B * N);
     const tokens = x.reshape([G, T, H]);
-    const logits = this.routerLogits(tokens);
-    const probs = F.softmax(logits, -1);
-    const zLoss = routerZLoss(logits);
+    const { probs, zLoss } = profiler.scope('moe/router', () => {
+      const logits = this.routerLogits(tokens);
+      return { probs: F.softmax(logits, -1), zLoss: routerZLoss(logits) };
+    });
     const route = { k: c.num_selected_experts, capacity: C, batchPrioritized: c.batch_prioritized_routing };
     const expertsChoose = c.router_type === 'experts_choose';
 
@@ -144,28 +146,29 @@ export class MoeLayer extends Module {
     let dispatchedSlots: Tensor;
     let combineSum: Tensor;
     if (c.dispatch_impl === 'fused') {
-      const r = fusedMoe.route(probs, c.router_type, route);
-      // Slot weights come from the probabilities by a gather, so the router gets its gradient.
-      const padded = cat([probs.transpose(1, 2), zeros([G, c.num_experts, 1], { dtype: probs.dtype, device: probs.device })], 2);
-      const slotWeight = padded.gather(2, r.slotToken);
+      const { r, slotWeight } = profiler.scope('moe/routing', () => {
+        const r = fusedMoe.route(probs, c.router_type, route);
+        // Slot weights come from the probabilities by a gather, so the router gets its gradient.
+        const padded = cat([probs.transpose(1, 2), zeros([G, c.num_experts, 1], { dtype: probs.dtype, device: probs.device })], 2);
+        return { r, slotWeight: padded.gather(2, r.slotToken) };
+      });
       auxLoss = expertsChoose ? zeros([], { dtype: probs.dtype, device: probs.device }) : r.expertFraction.mul(probs.mean(1)).mean().mul(c.num_experts ** 2);
-      const expertOut = this.experts.runAll(fusedMoe.dispatch(tokens, r.slotToken));
-      output = fusedMoe.combine(expertOut, r.slotToken, slotWeight.to(tokens.dtype), T, c.deterministic_moe);
+      const expertOut = this.experts.runAll(profiler.scope('moe/dispatch', () => fusedMoe.dispatch(tokens, r.slotToken)));
+      output = profiler.scope('moe/combine', () => fusedMoe.combine(expertOut, r.slotToken, slotWeight.to(tokens.dtype), T, c.deterministic_moe));
       dispatchedTokens = r.dispatchedTokens;
       dispatchedSlots = r.filledSlots;
       combineSum = slotWeight.sum();
     } else if (c.dispatch_impl === 'masked') {
-      const r = expertsChoose ? expertsChooseMasked(probs, C) : tokensChooseMasked(probs, route);
+      const r = profiler.scope('moe/routing', () => (expertsChoose ? expertsChooseMasked(probs, C) : tokensChooseMasked(probs, route)));
       auxLoss = r.auxLoss;
-      const dispatch = r.dispatch.to(tokens.dtype);
-      const expertIn = einsum('gth,gtec->egch', tokens, dispatch).reshape([c.num_experts, G * C, H]);
+      const expertIn = profiler.scope('moe/dispatch', () => einsum('gth,gtec->egch', tokens, r.dispatch.to(tokens.dtype)).reshape([c.num_experts, G * C, H]));
       const expertOut = this.experts.runAll(expertIn).reshape([c.num_experts, G, C, H]);
-      output = einsum('egch,gtec->gth', expertOut, r.combine.to(tokens.dtype));
+      output = profiler.scope('moe/combine', () => einsum('egch,gtec->gth', expertOut, r.combine.to(tokens.dtype)));
       dispatchedTokens = r.dispatch.sum([2, 3]).gt(0).sum();
       dispatchedSlots = r.dispatch.sum();
       combineSum = r.combine.sum();
     } else {
-      const r = expertsChoose ? expertsChooseSlots(probs, C) : tokensChooseSlots(probs, route);
+      const r = profiler.scope('moe/routing', () => (expertsChoose ? expertsChooseSlots(probs, C) : tokensChooseSlots(probs, route)));
       auxLoss = r.auxLoss;
       output = this.dispatchCombine(tokens, r.slotToken, r.slotWeight);
       const filled = r.slotToken.lt(T);

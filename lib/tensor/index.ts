@@ -32,3 +32,4 @@ export { getNumThreads, setNumThreads, releaseFreeMemory, nativeHeap, runtimeTun
 export type { NativeHeapStats, MallocTuning } from './native-api';
 export * as fusedMoe from './moe';
 export * as optim from './optim';
+export * as profiler from './profiler';

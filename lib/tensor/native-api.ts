@@ -287,6 +287,12 @@ export interface NativeAddon {
   expertsToRanks(group: number, x: H, slotsPerRank: readonly number[]): H;
   expertsFromRanks(group: number, y: H, slotsPerRank: readonly number[]): H;
   exitWithParent(parentPid: number): boolean;
+
+  // profiler (native/profiler.cc)
+  profilerStart(cuda: boolean): void;
+  profilerPushScope(name: string): void;
+  profilerPopScope(): void;
+  profilerStop(): import('./profiler').Profile;
 }
 
 /** One step's gradient averaging (native/distributed/grad_sync.cc). */
