@@ -1,22 +1,23 @@
 // Matrix products, einsum and FFTs.
 #include "args.h"
+#include "cpu_matmul.h"
 #include "registry.h"
 
 namespace sm {
 namespace {
 
 Napi::Value matmul(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), at::matmul(tensorArg(info, 0), tensorArg(info, 1)));
+  return wrap(info.Env(), sm::matmul(tensorArg(info, 0), tensorArg(info, 1)));
 }
 
 Napi::Value bmm(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), at::bmm(tensorArg(info, 0), tensorArg(info, 1)));
+  return wrap(info.Env(), sm::bmm(tensorArg(info, 0), tensorArg(info, 1)));
 }
 
 Napi::Value baddbmm(const Napi::CallbackInfo& info) {
   // (input, batch1, batch2, beta, alpha)
-  return wrap(info.Env(), at::baddbmm(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2),
-                                      scalarArg(info, 3), scalarArg(info, 4)));
+  const at::Scalar beta = scalarArg(info, 3), alpha = scalarArg(info, 4);
+  return wrap(info.Env(), sm::baddbmm(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2), beta.toDouble(), alpha.toDouble()));
 }
 
 Napi::Value addmm(const Napi::CallbackInfo& info) {

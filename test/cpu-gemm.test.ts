@@ -1,6 +1,6 @@
-// float32 linear layers on the CPU run on oneDNN's GEMM where the build has it (native/cpu_linear.cc):
-// values and all three gradients against a float64 reference (libtorch's own path), every input
-// shape and flag the layers use, the fallbacks, and the switch that turns it off.
+// float32 products on the CPU run on oneDNN's GEMM where the build has it (native/cpu_linear.cc,
+// cpu_matmul.cc): linear, matmul, bmm and baddbmm, values and gradients against a float64 reference
+// (libtorch's own path), on the strided views the models use, the fallbacks, and the switch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -87,4 +87,37 @@ test('SPARSE_MIXER_GEMM=aten turns the oneDNN path off (doctor says which runs),
   assert.equal(off.gemm, 'aten');
   assert.equal(on.gemm, sm.systemInfo().addon.cpuGemm);
   assertClose(on.y, off.y, 1e-5);
+});
+
+/** f on float32 inputs (the fast path) and on float64 copies (the reference): outputs and input gradients. */
+function compare(what: string, shapes: number[][], f: (xs: sm.Tensor[]) => sm.Tensor, tol = 1e-4): void {
+  const run = (dtype: 'float32' | 'float64') =>
+    sm.tidy(() => {
+      const xs = shapes.map((s, i) => randomF64(s, i + 1, 0.5).to(dtype).requiresGrad_());
+      const y = f(xs);
+      y.mul(randomF64(y.shape, 99).to(dtype)).sum().backward();
+      return { shape: y.shape, y: values(y), grads: xs.map((x) => values(x.grad!)) };
+    });
+  const fast = run('float32');
+  const exact = run('float64');
+  assert.deepEqual(fast.shape, exact.shape, what);
+  assertClose(fast.y, exact.y, tol, `${what}: value`);
+  fast.grads.forEach((g, i) => assertClose(g, exact.grads[i]!, tol, `${what}: gradient of input ${i}`));
+}
+
+test('float32 matmul, bmm and baddbmm: strided head views, transposes, broadcasts and biases against float64', () => {
+  const [B, N, h, dh] = [2, 5, 3, 4];
+  const heads = (t: sm.Tensor) => t.reshape([B, N, h, dh]).transpose(1, 2); // [B, h, N, dh], not contiguous
+  compare('attention scores q·kᵀ on head views', [[B, N, h * dh], [B, N, h * dh]], ([q, k]) => heads(q!).matmul(heads(k!).transpose(-2, -1)));
+  compare('attention context w·v', [[B, h, N, N], [B, N, h * dh]], ([w, v]) => w!.matmul(heads(v!)));
+  compare('a mixing matrix shared by the batch, and a transposed weight', [[N, N], [B, N, 6], [6, 6]], ([a, x, w]) => a!.matmul(x!).matmul(w!.T));
+  compare('2-D by 2-D', [[3, 7], [7, 2]], ([a, b]) => a!.matmul(b!));
+  compare('bmm', [[4, 3, 5], [4, 5, 6]], ([a, b]) => sm.bmm(a!, b!));
+  compare('baddbmm with an expert bias [E, 1, F]', [[4, 1, 6], [4, 3, 5], [4, 5, 6]], ([bias, a, b]) => sm.baddbmm(bias!, a!, b!));
+  compare('many small matrices (side by side on the threads)', [[64, 3, 2], [64, 2, 3]], ([a, b]) => sm.bmm(a!, b!));
+  sm.tidy(() => {
+    assert.throws(() => sm.bmm(sm.ones([2, 3, 4]), sm.ones([3, 4, 5])), /batch|size|match/i, 'bmm does not broadcast');
+    assert.throws(() => sm.ones([2, 3]).matmul(sm.ones([4, 5])), /shapes|size|mat1/i);
+    assert.deepEqual(sm.zeros([0, 3]).matmul(sm.ones([3, 2])).shape, [0, 2]);
+  });
 });

@@ -1,0 +1,11 @@
+// at::matmul, at::bmm and at::baddbmm, with float32 CPU products on oneDNN where this build has it
+// (see cpu_matmul.cc).
+#pragma once
+
+#include "compat.h"
+
+namespace sm {
+at::Tensor matmul(const at::Tensor& a, const at::Tensor& b);
+at::Tensor bmm(const at::Tensor& a, const at::Tensor& b);
+at::Tensor baddbmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, double beta, double alpha);
+}  // namespace sm
