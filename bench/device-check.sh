@@ -89,8 +89,8 @@ fi
 # ---- bench models: bf16 at 64 × 512; the peer dispatches with index ops (its strongest eager form) ----
 stage bench-models 300 node dist/lib/cli/main.js bench models --device cuda --precision bfloat16 --batch-size 64 \
   --seq-length 512 --model bert-base sparse-mixer fast-sparse-mixer --python python3 --peer-dispatch scatter --hf-bert \
-  --warmup 3 --repeats 10 --out "$work/models"
-cp "$work/models/models.md" "$work/models/models.json" "$work/models/models.svg" "$out/" 2>/dev/null
+  --warmup 3 --repeats 10 --breakdown --out "$work/models"
+cp "$work/models/models.md" "$work/models/models.json" "$work/models/models.svg" "$work/models/models-breakdown.svg" "$out/" 2>/dev/null
 
 # ---- bench moe: bf16 at 64 × 512 tokens, and dispatch/combine bandwidth ----
 stage bench-moe 90 node dist/lib/cli/main.js bench moe --json --device cuda --dtype bfloat16 --batch-size 64 --repeats 10

@@ -350,16 +350,21 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
           };
           row.passes[pass] = result;
           if (options.breakdown) {
-            const costs = partCosts(config, B, L, P);
-            const peerTimes = peerLoaded ? await peer!.request<{ parts?: Record<string, [number, number]>; error?: string }>({ cmd: 'breakdown', pass }) : undefined;
-            if (peerTimes?.error) log(`${name} ${pass}: PyTorch breakdown failed: ${peerTimes.error}`);
-            const theirs = peerTimes?.parts
-              ? toParts(Object.fromEntries(Object.entries(peerTimes.parts).map(([k, [f, b]]) => [k, { forwardMs: f, backwardMs: b }])))
-              : undefined;
-            (row.breakdown ??= {})[pass] = {
-              ours: breakdownRows(ours.profiled(pass), costs, pass === 'train', peakGflops, copyGbps),
-              pytorch: theirs ? breakdownRows(theirs, costs, pass === 'train', peakGflops, copyGbps) : null,
-            };
+            // A profile that fails (e.g. a profiler this libtorch lacks) costs the breakdown, not the timings.
+            try {
+              const costs = partCosts(config, B, L, P);
+              const peerTimes = peerLoaded ? await peer!.request<{ parts?: Record<string, [number, number]>; error?: string }>({ cmd: 'breakdown', pass }) : undefined;
+              if (peerTimes?.error) log(`${name} ${pass}: PyTorch breakdown failed: ${peerTimes.error}`);
+              const theirs = peerTimes?.parts
+                ? toParts(Object.fromEntries(Object.entries(peerTimes.parts).map(([k, [f, b]]) => [k, { forwardMs: f, backwardMs: b }])))
+                : undefined;
+              (row.breakdown ??= {})[pass] = {
+                ours: breakdownRows(ours.profiled(pass), costs, pass === 'train', peakGflops, copyGbps),
+                pytorch: theirs ? breakdownRows(theirs, costs, pass === 'train', peakGflops, copyGbps) : null,
+              };
+            } catch (error) {
+              log(`${name} ${pass}: breakdown failed: ${(error as Error).message}`);
+            }
           }
           log(
             `${name.padEnd(24)} ${pass.padEnd(5)} ours ${ourMeasure.seconds.toFixed(3)} s` +
