@@ -72,12 +72,12 @@ Batched batched(const at::Tensor& t, at::IntArrayRef batch) {
 }
 
 // C[n] (contiguous [count, M, N]) = A[n] · B[n] + beta · C[n].
-void gemms(const Batched& A, const Batched& B, float* C, int64_t M, int64_t N, int64_t K, float beta) {
+void gemms(const Batched& A, const Batched& B, float* C, int64_t M, int64_t N, int64_t K, float beta, float alpha) {
   RECORD_FUNCTION("sm::batched_gemm", std::vector<c10::IValue>());  // a named op in profiles
   const int64_t count = static_cast<int64_t>(A.offsets.size());
   if (count == 0 || M == 0 || N == 0) return;
   auto one = [&](int64_t n) {
-    dnnl_status_t s = dnnl_sgemm(A.trans, B.trans, M, N, K, 1.0f, A.data + A.offsets[n], A.lead, B.data + B.offsets[n], B.lead, beta, C + n * M * N, N);
+    dnnl_status_t s = dnnl_sgemm(A.trans, B.trans, M, N, K, alpha, A.data + A.offsets[n], A.lead, B.data + B.offsets[n], B.lead, beta, C + n * M * N, N);
     if (s != dnnl_success) throw std::runtime_error("oneDNN sgemm failed with status " + std::to_string(static_cast<int>(s)));
   };
   // Large matrices use every thread inside sgemm; small ones go side by side, one thread each.
@@ -96,15 +96,15 @@ bool eligible(const at::Tensor& t) {
   return t.is_cpu() && t.scalar_type() == at::kFloat && t.dim() >= 2 && layout(t, &trans, &lead);
 }
 
-// a [..., M, K] · b [..., K, N] with broadcast batch dims -> contiguous [batch..., M, N] (+ bias).
-at::Tensor product(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias) {
+// alpha · a [..., M, K] · b [..., K, N] with broadcast batch dims -> contiguous [batch..., M, N] (+ bias).
+at::Tensor product(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias, double alpha = 1.0) {
   auto batch = at::infer_size(a.sizes().slice(0, a.dim() - 2), b.sizes().slice(0, b.dim() - 2));
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   auto shape = batch;
   shape.push_back(M);
   shape.push_back(N);
   at::Tensor c = bias.defined() ? bias.expand(shape).contiguous() : at::empty(shape, a.options());
-  gemms(batched(a, batch), batched(b, batch), c.data_ptr<float>(), M, N, K, bias.defined() ? 1.0f : 0.0f);
+  gemms(batched(a, batch), batched(b, batch), c.data_ptr<float>(), M, N, K, bias.defined() ? 1.0f : 0.0f, static_cast<float>(alpha));
   return c;
 }
 
@@ -114,24 +114,28 @@ at::Tensor toShape(const at::Tensor& g, at::IntArrayRef shape) { return g.sizes(
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// da = g · bᵀ, db = aᵀ · g, each as another strided product (transposes are views, not copies).
-variable_list productGradients(AutogradContext* ctx, const at::Tensor& grad) {
+// da = α·g · bᵀ, db = α·aᵀ · g, each as another strided product (transposes are views, not copies).
+variable_list productGradients(AutogradContext* ctx, const at::Tensor& grad, double alpha = 1.0) {
   auto saved = ctx->get_saved_variables();
   const at::Tensor& a = saved[0];
   const at::Tensor& b = saved[1];
   at::Tensor g = grad.contiguous();
   at::Tensor da, db;
-  if (ctx->needs_input_grad(0)) da = toShape(product(g, b.transpose(-2, -1), at::Tensor()), a.sizes());
-  if (ctx->needs_input_grad(1)) db = toShape(product(a.transpose(-2, -1), g, at::Tensor()), b.sizes());
+  if (ctx->needs_input_grad(0)) da = toShape(product(g, b.transpose(-2, -1), at::Tensor(), alpha), a.sizes());
+  if (ctx->needs_input_grad(1)) db = toShape(product(a.transpose(-2, -1), g, at::Tensor(), alpha), b.sizes());
   return {da, db};
 }
 
 struct MatmulFunction : public torch::autograd::Function<MatmulFunction> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b, double alpha) {
     ctx->save_for_backward({a, b});
-    return product(a, b, at::Tensor());
+    ctx->saved_data["alpha"] = alpha;
+    return product(a, b, at::Tensor(), alpha);
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) { return productGradients(ctx, grads[0]); }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto g = productGradients(ctx, grads[0], ctx->saved_data["alpha"].toDouble());
+    return {g[0], g[1], at::Tensor()};
+  }
 };
 
 // bias + a · b, as baddbmm with a broadcastable bias (an expert's [E, 1, F]).
@@ -169,11 +173,14 @@ bool tracked(std::initializer_list<const at::Tensor*> ts) {
 
 }  // namespace
 
-at::Tensor matmul(const at::Tensor& a, const at::Tensor& b) {
+at::Tensor matmul(const at::Tensor& a, const at::Tensor& b, double alpha) {
 #ifdef SM_WITH_DNNL
-  if (covered(a, b)) return tracked({&a, &b}) ? MatmulFunction::apply(a, b) : product(a, b, at::Tensor());
+  if (covered(a, b)) return tracked({&a, &b}) ? MatmulFunction::apply(a, b, alpha) : product(a, b, at::Tensor(), alpha);
 #endif
-  return at::matmul(a, b);
+  at::Tensor c = at::matmul(a, b);
+  if (alpha == 1.0) return c;
+  // In place on the product's fresh result, unless autograd is recording (then a new tensor).
+  return c.requires_grad() ? c.mul(alpha) : c.mul_(alpha);
 }
 
 at::Tensor bmm(const at::Tensor& a, const at::Tensor& b) {

@@ -5,7 +5,8 @@
 #include "compat.h"
 
 namespace sm {
-at::Tensor matmul(const at::Tensor& a, const at::Tensor& b);
+/** alpha · (a @ b), the scale applied inside the product where it can be. */
+at::Tensor matmul(const at::Tensor& a, const at::Tensor& b, double alpha = 1.0);
 at::Tensor bmm(const at::Tensor& a, const at::Tensor& b);
 at::Tensor baddbmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, double beta, double alpha);
 }  // namespace sm

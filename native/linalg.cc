@@ -7,7 +7,8 @@ namespace sm {
 namespace {
 
 Napi::Value matmul(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), sm::matmul(tensorArg(info, 0), tensorArg(info, 1)));
+  // (a, b, alpha?)
+  return wrap(info.Env(), sm::matmul(tensorArg(info, 0), tensorArg(info, 1), isMissing(info, 2) ? 1.0 : doubleArg(info, 2)));
 }
 
 Napi::Value bmm(const Napi::CallbackInfo& info) {

@@ -109,6 +109,7 @@ test('float32 matmul, bmm and baddbmm: strided head views, transposes, broadcast
   const [B, N, h, dh] = [2, 5, 3, 4];
   const heads = (t: sm.Tensor) => t.reshape([B, N, h, dh]).transpose(1, 2); // [B, h, N, dh], not contiguous
   compare('attention scores q·kᵀ on head views', [[B, N, h * dh], [B, N, h * dh]], ([q, k]) => heads(q!).matmul(heads(k!).transpose(-2, -1)));
+  compare('scaled attention scores (the scale inside the product)', [[B, N, h * dh], [B, N, h * dh]], ([q, k]) => F.scaledMatmul(heads(q!), heads(k!).transpose(-2, -1), 0.125));
   compare('attention context w·v', [[B, h, N, N], [B, N, h * dh]], ([w, v]) => w!.matmul(heads(v!)));
   compare('a mixing matrix shared by the batch, and a transposed weight', [[N, N], [B, N, 6], [6, 6]], ([a, x, w]) => a!.matmul(x!).matmul(w!.T));
   compare('2-D by 2-D', [[3, 7], [7, 2]], ([a, b]) => a!.matmul(b!));
@@ -119,5 +120,8 @@ test('float32 matmul, bmm and baddbmm: strided head views, transposes, broadcast
     assert.throws(() => sm.bmm(sm.ones([2, 3, 4]), sm.ones([3, 4, 5])), /batch|size|match/i, 'bmm does not broadcast');
     assert.throws(() => sm.ones([2, 3]).matmul(sm.ones([4, 5])), /shapes|size|mat1/i);
     assert.deepEqual(sm.zeros([0, 3]).matmul(sm.ones([3, 2])).shape, [0, 2]);
+    // float64 takes libtorch's path, scaled afterwards: the same numbers.
+    assert.deepEqual(values(F.scaledMatmul(sm.ones([2, 3], { dtype: 'float64' }), sm.ones([3, 2], { dtype: 'float64' }), 0.5)), [1.5, 1.5, 1.5, 1.5]);
+    assert.throws(() => F.scaledMatmul(sm.ones([2, 2]), sm.ones([2, 2]), NaN), /scale must be a finite number/);
   });
 });

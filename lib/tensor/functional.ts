@@ -30,6 +30,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return a.matmul(b);
 }
 
+/** scale · (a @ b), with the scale applied inside the product (no extra pass over the result). */
+export function scaledMatmul(a: Tensor, b: Tensor, scale: number): Tensor {
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new TypeError(`scaledMatmul: scale must be a finite number, got ${String(scale)}`);
+  return Tensor._wrap(N.matmul(handleOf(a, 'a'), handleOf(b, 'b'), scale));
+}
+
 export function bmm(a: Tensor, b: Tensor): Tensor {
   return a.bmm(b);
 }

@@ -187,7 +187,7 @@ export interface NativeAddon {
   norm(t: H, p: number): H;
 
   // linear algebra
-  matmul(a: H, b: H): H;
+  matmul(a: H, b: H, alpha?: number): H;
   bmm(a: H, b: H): H;
   baddbmm(input: H, b1: H, b2: H, beta: number, alpha: number): H;
   addmm(input: H, m1: H, m2: H, beta: number, alpha: number): H;
