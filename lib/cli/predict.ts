@@ -1,4 +1,4 @@
-// `sparse-mixer eval` and `sparse-mixer predict` on a fine-tuned workdir.
+// `sparse-mixer eval` and `sparse-mixer predict` on a fine-tuned workdir (offline; `serve` is in serve.ts).
 import * as fs from 'fs';
 import * as path from 'path';
 import { DataError } from '../data';
@@ -7,7 +7,8 @@ import { computeTaskMetrics } from '../train/metrics';
 
 /** Evaluates a task split (labels give metrics) and writes one JSON line of predictions per row. */
 export async function evaluateWorkdir(workdir: string, options: { split?: string; output?: string; step?: number }): Promise<{ split: string; rows: number; metrics?: Record<string, number>; output: string }> {
-  const predictor = Predictor.load(workdir, options.step === undefined ? {} : { step: options.step });
+  // The training loop's MoE routing groups, so that the metrics are those the run logged.
+  const predictor = Predictor.load(workdir, { routing: 'batch', ...(options.step === undefined ? {} : { step: options.step }) });
   try {
     const { config, task } = predictor;
     const split = options.split ?? task.evalSplit;
