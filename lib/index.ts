@@ -4,3 +4,4 @@ export * as nn from './nn';
 export * from './model';
 export * as data from './data';
 export * as train from './train';
+export * as serve from './serve';

@@ -59,3 +59,30 @@ export async function pretrainTiny(root: string): Promise<string> {
 export function spamTexts(n: number): string[] {
   return sm.data.tasks.getTask('spam').read('', 'dev').examples.slice(0, n).map((e) => e.segments[0]!);
 }
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+/** A request to the server; the body is sent as given (a string) or as JSON. */
+export async function call(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
+  const body = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+  const res = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), ...(body !== undefined ? { body } : {}), headers: { 'Content-Type': 'application/json', ...init.headers } });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (the metrics text)
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** The value of an unlabelled Prometheus sample, e.g. sparse_mixer_inference_live_tensors. */
+export function metricValue(text: string, name: string): number {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  if (!m) throw new Error(`no sample ${name} in the metrics`);
+  return Number(m[1]);
+}

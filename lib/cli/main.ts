@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { positiveInt, positiveNumber } from './args';
 import { registerBenchCommands } from './bench';
 import { doctorReport, formatDoctor } from './doctor';
+import { registerServeCommand } from './serve';
 import { runSmoke } from './smoke';
 
 export function buildProgram(): Command {
@@ -125,6 +126,8 @@ export function buildProgram(): Command {
         predictor.dispose();
       }
     });
+
+  registerServeCommand(program);
 
   program
     .command('quickstart')
