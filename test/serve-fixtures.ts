@@ -81,8 +81,4 @@ export async function call(url: string, init: { method?: string; body?: unknown;
 }
 
 /** The value of an unlabelled Prometheus sample, e.g. sparse_mixer_inference_live_tensors. */
-export function metricValue(text: string, name: string): number {
-  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  if (!m) throw new Error(`no sample ${name} in the metrics`);
-  return Number(m[1]);
-}
+export { sampleValue as metricValue } from '../bench/serve';
