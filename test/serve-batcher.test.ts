@@ -51,8 +51,10 @@ function harness(policy: BatchPolicy) {
       return new Promise<void>((resolve) => (release = resolve));
     },
     (item) => item.kind,
+    (item) => dropped.push(item.id),
     () => clock,
   );
+  const dropped: number[] = [];
   let next = 0;
   const push = (length: number, kind = 'a') => {
     const item: Item = { id: next++, length, kind, queuedAt: clock, cancelled: false };
@@ -62,6 +64,7 @@ function harness(policy: BatchPolicy) {
   return {
     queue,
     batches,
+    dropped,
     push,
     advance: (ms: number) => (clock += ms),
     finish: async () => {
@@ -99,6 +102,7 @@ test('while a batch runs the next fills; kinds never share a batch; abandoned in
   assert.deepEqual(h.batches, [[0]]);
   await h.finish();
   assert.deepEqual(h.batches, [[0], [2]], "the oldest input's kind goes next, alone; the cancelled one is not run");
+  assert.deepEqual(h.dropped, [1], 'but handed back, so that its request does not wait forever');
   await h.finish();
   assert.deepEqual(h.batches, [[0], [2], [3]]);
   let idle = false;

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as sm from '../lib';
 import { assertClose } from './helpers';
-import { call, finetuneSpam, pretrainTiny, spamTexts } from './serve-fixtures';
+import { call, finetuneSpam, metricValue, pretrainTiny, spamTexts } from './serve-fixtures';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sm-serve-requests-'));
 const dataDir = path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
@@ -98,6 +98,24 @@ test('more requests than --max-concurrent-requests: 429 with Retry-After; the re
     assert.match((a.body as { error: string }).error, /answering 4 requests, its limit \(--max-concurrent-requests\)/);
     assert.equal((a.body as { error_type: string }).error_type, 'Overloaded');
   }
+});
+
+test('a client that goes away before its answer: its inputs are dropped from the queue, nothing breaks', async () => {
+  const before = server.stats().inputs;
+  await new Promise<void>((resolve) => {
+    const req = http.request(`${server.url}/predict`, { method: 'POST' });
+    req.on('error', () => resolve()); // the socket we destroy
+    req.end(JSON.stringify({ inputs: ['abandoned', 'as well'] }));
+    // The server waits up to 300 ms for a batch to fill; leave while the inputs are queued.
+    setTimeout(() => req.destroy(), 100);
+  });
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(server.stats().inputs, before, 'the abandoned inputs were not run');
+  const metrics = String((await call(`${server.url}/metrics`)).body);
+  assert.equal(metricValue(metrics, 'sparse_mixer_requests_in_flight'), 0, 'and its request is over');
+  const after = await call(`${server.url}/predict`, { body: { inputs: 'next' } });
+  assert.equal(after.status, 200);
+  assert.equal(server.stats().inputs, before + 1);
 });
 
 test('unknown paths and wrong methods: 404 and 405; the server still answers', async () => {

@@ -3,10 +3,11 @@
 // /health answered while a batch runs; /info and /metrics; and the README's curl example.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import * as sm from '../lib';
 import { assertClose } from './helpers';
 import { call, finetuneSpam, metricValue, spamTexts } from './serve-fixtures';
@@ -138,7 +139,7 @@ test('health checks are answered while a batch runs (the model runs in another p
   }
 });
 
-test("the README's curl example gets an answer of the shape the README shows", { timeout: 60_000 }, (t) => {
+test("the README's curl example gets an answer of the shape the README shows", { timeout: 60_000 }, async (t) => {
   const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
   const m = /<!-- example:serve -->\s*```sh\n([\s\S]*?)```\s*```json\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'README has the serving example');
@@ -152,7 +153,8 @@ test("the README's curl example gets an answer of the shape the README shows", {
   }
   // The README's numbers come from the quickstart model; this server's tiny model scores differently,
   // so the test checks what the answer is made of: the labels, their order by score, probabilities.
-  const out = execFileSync('bash', ['-c', curl.replace('localhost:3000', server.url.replace('http://', ''))], { encoding: 'utf8' });
+  // (Asynchronously: the server answering curl runs on this process's event loop.)
+  const { stdout: out } = await promisify(execFile)('bash', ['-c', curl.replace('localhost:3000', server.url.replace('http://', ''))], { encoding: 'utf8', timeout: 30_000 });
   const shown = JSON.parse(m[2]!) as Scored[];
   const got = JSON.parse(out) as Scored[];
   assert.deepEqual(got.map((s) => Object.keys(s)), shown.map((s) => Object.keys(s)));

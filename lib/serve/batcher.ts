@@ -80,6 +80,8 @@ export class BatchQueue<T extends Queued> {
     private readonly policy: BatchPolicy,
     private readonly run: (batch: T[]) => Promise<void>,
     private readonly keyOf: (item: T) => string = () => '',
+    /** Called for each cancelled input as it leaves the queue unrun (to settle whatever waits on it). */
+    private readonly dropped: (item: T) => void = () => {},
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -107,7 +109,7 @@ export class BatchQueue<T extends Queued> {
 
   private pump(): void {
     if (this.running) return;
-    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.cancelled) this.queue.splice(i, 1);
+    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.cancelled) this.dropped(this.queue.splice(i, 1)[0]!);
     if (this.queue.length === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
       return;

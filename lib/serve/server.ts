@@ -78,7 +78,12 @@ class Server implements InferenceServer {
     const address = http.address() as AddressInfo;
     this.port = address.port;
     this.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-    this.queue = new BatchQueue(policy, (batch) => this.runBatch(batch), (q) => `${q.kind}:${q.normalize}`);
+    this.queue = new BatchQueue(
+      policy,
+      (batch) => this.runBatch(batch),
+      (q) => `${q.kind}:${q.normalize}`,
+      (q) => q.reject(new HttpError(499, 'Cancelled', 'the client closed the connection before the answer')),
+    );
     this.metrics = new ServerMetrics({
       queuedInputs: () => this.queue.size,
       requestsInFlight: () => this.inFlight,
