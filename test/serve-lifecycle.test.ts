@@ -13,7 +13,7 @@ import { assertClose } from './helpers';
 import { call, finetuneSpam, metricValue, spamTexts } from './serve-fixtures';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sm-serve-life-'));
-const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
+const cliPath = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
 let classifier: Promise<string> | undefined;
 const spamWorkdir = () => (classifier ??= finetuneSpam(root, 'spam'));
 
@@ -48,10 +48,29 @@ async function until(what: string, check: () => Promise<boolean>, ms = 30_000): 
   }
 }
 
+test('what cannot be served is refused at start with the reason, leaving no process behind', { timeout: 300_000 }, async () => {
+  const workdir = await spamWorkdir();
+  await assert.rejects(sm.serve.serve({ workdir: path.join(root, 'nowhere'), port: 0 }), /nowhere has no config\.json: not a training workdir/);
+  await assert.rejects(sm.serve.serve({ workdir, port: 0, maxBatchTokens: 16 }), /maxBatchTokens \(16\) must be at least the model's max_seq_length \(32\)/);
+  await assert.rejects(sm.serve.serve({ workdir, port: 0, device: 'gpu' }), /invalid device "gpu"/);
+  // A config without checkpoints: the inference process says why and ends.
+  const empty = path.join(root, 'no-checkpoints');
+  fs.mkdirSync(empty, { recursive: true });
+  fs.copyFileSync(path.join(workdir, 'config.json'), path.join(empty, 'config.json'));
+  await assert.rejects(sm.serve.serve({ workdir: empty, port: 0 }), /the model could not be loaded: .*checkpoint/i);
+  const cli = spawn(process.execPath, [cliPath, 'serve', '--workdir', path.join(root, 'nowhere'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  cli.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  assert.equal(await new Promise((resolve) => cli.on('exit', resolve)), 1);
+  assert.match(stderr, /^sparse-mixer: .*nowhere has no config\.json/);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(inferenceChildren(process.pid), []);
+});
+
 test('SIGTERM: every request in flight is answered, then the CLI exits 0 and its inference process is gone', { timeout: 300_000 }, async () => {
   const workdir = await spamWorkdir();
   // Batches wait up to 5 s to fill, so the requests are still queued when the signal arrives.
-  const child = spawn(process.execPath, [cli, 'serve', '--workdir', workdir, '--port', '0', '--max-wait-ms', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliPath, 'serve', '--workdir', workdir, '--port', '0', '--max-wait-ms', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

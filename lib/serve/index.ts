@@ -2,4 +2,3 @@
 export { serve, type InferenceServer, type ServerStats } from './server';
 export { SERVE_DEFAULTS, type ServeOptions } from './options';
 export type { ModelDescription } from './protocol';
-export { selectBatch, type BatchPolicy } from './batcher';

@@ -254,8 +254,9 @@ class Server implements InferenceServer {
       hidden_size: m.hiddenSize,
       step: m.step,
       device: m.device,
-      moe_routing: m.routing === 'input' ? 'each input in its own group: results do not depend on the batch' : 'groups span the batch',
-      batch_width: this.policy.fixedWidth ?? 'longest input of the batch',
+      // Each input is routed through the MoE experts on its own: its result does not depend on its batch.
+      moe_routing: m.routing === 'input' ? 'per_input' : 'per_batch',
+      batch_width: this.policy.fixedWidth ?? 'longest_input',
       max_wait_ms: o.maxWaitMs,
       max_body_bytes: o.maxBodyBytes,
     };
@@ -295,6 +296,7 @@ export async function serve(options: ServeOptions): Promise<InferenceServer> {
   };
   const tokenizer = Tokenizer.load(config.vocab_filepath);
   const warmupBatch = Math.min(o.maxBatchRequests, Math.floor(o.maxBatchTokens / maxLength));
+  o.log(`loading ${o.workdir} in an inference process and warming it up with a batch of ${warmupBatch} inputs`);
   let client: InferenceClient;
   try {
     client = await InferenceClient.start({ workdir: o.workdir, warmupBatch, ...(o.step !== undefined ? { step: o.step } : {}), ...(device ? { device } : {}) }, o.log);

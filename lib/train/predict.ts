@@ -61,15 +61,34 @@ export function acceptsAnyWidth(config: ModelConfig): boolean {
   return layerPlan(config).every((l) => l.attention && !l.moe);
 }
 
-/** Copies a workdir checkpoint's parameters in with `load`, frees them, and returns the step. */
-function loadCheckpoint(workdir: string, step: number | undefined, load: (params: Map<string, Tensor>) => void): number {
-  const ckpt = new CheckpointStore(path.join(workdir, 'checkpoints'), { keep: 1_000_000 }).load(step);
+/**
+ * Fills `model` from a workdir's checkpoint (`load` copies the parameters in), moves it to the device,
+ * and hands it over with the workdir's tokenizer; frees the model and tokenizer if anything fails.
+ */
+function fromWorkdir<T>(
+  workdir: string,
+  config: TrainConfig,
+  model: Module,
+  options: InferenceOptions,
+  load: (params: Map<string, Tensor>) => void,
+  make: (tokenizer: Tokenizer, step: number, batchSize: number) => T,
+): T {
+  let tokenizer: Tokenizer | undefined;
   try {
-    load(ckpt.params);
-  } finally {
-    disposeCheckpoint(ckpt);
+    tokenizer = Tokenizer.load(config.vocab_filepath);
+    const ckpt = new CheckpointStore(path.join(workdir, 'checkpoints'), { keep: 1_000_000 }).load(options.step);
+    try {
+      load(ckpt.params);
+    } finally {
+      disposeCheckpoint(ckpt);
+    }
+    if (options.device) model.to(options.device);
+    return make(tokenizer, ckpt.step, options.batchSize ?? config.eval_batch_size);
+  } catch (error) {
+    model.dispose();
+    tokenizer?.dispose();
+    throw error;
   }
-  return ckpt.step;
 }
 
 /** The pooled encoder output (tanh(dense(sequence[:, 0])), REFERENCE §1) of a workdir's model. */
@@ -89,17 +108,14 @@ export class Embedder {
     const config = readWorkdirConfig(workdir);
     if (config.mode === 'classification') return Predictor.load(workdir, options);
     const encoder = new Encoder(routedConfig(config, options.routing)).eval();
-    let tokenizer: Tokenizer | undefined;
-    try {
-      tokenizer = Tokenizer.load(config.vocab_filepath);
-      const step = loadCheckpoint(workdir, options.step, (params) => encoder.loadStateDict(encoderState(params)));
-      if (options.device) encoder.to(options.device);
-      return new Embedder(config, tokenizer, encoder, encoder, step, options.batchSize ?? config.eval_batch_size);
-    } catch (error) {
-      encoder.dispose();
-      tokenizer?.dispose();
-      throw error;
-    }
+    return fromWorkdir(
+      workdir,
+      config,
+      encoder,
+      options,
+      (params) => encoder.loadStateDict(encoderState(params)),
+      (tokenizer, step, batchSize) => new Embedder(config, tokenizer, encoder, encoder, step, batchSize),
+    );
   }
 
   get acceptsAnyWidth(): boolean {
@@ -170,17 +186,14 @@ export class Predictor extends Embedder {
     if (config.mode !== 'classification') throw new Error(`${workdir} holds a ${config.mode} run; predict needs a fine-tuned classifier`);
     const task = tasks.getTask(config.dataset_name);
     const model = new ClassificationModel(routedConfig(config, options.routing), task.numClasses, task.regression).eval();
-    let tokenizer: Tokenizer | undefined;
-    try {
-      tokenizer = Tokenizer.load(config.vocab_filepath);
-      const step = loadCheckpoint(workdir, options.step, (params) => model.loadStateDict(params));
-      if (options.device) model.to(options.device);
-      return new Predictor(config, task, tokenizer, model, step, options.batchSize ?? config.eval_batch_size);
-    } catch (error) {
-      model.dispose();
-      tokenizer?.dispose();
-      throw error;
-    }
+    return fromWorkdir(
+      workdir,
+      config,
+      model,
+      options,
+      (params) => model.loadStateDict(params),
+      (tokenizer, step, batchSize) => new Predictor(config, task, tokenizer, model, step, batchSize),
+    );
   }
 
   /** Names of the model's outputs: the task's labels, or ['score'] for a regression task. */
@@ -225,7 +238,7 @@ export class Predictor extends Embedder {
   }
 
   /** One Prediction per example from scoreBatch's scores. */
-  predictions(scores: Float32Array): Prediction[] {
+  private predictions(scores: Float32Array): Prediction[] {
     const k = this.task.numClasses;
     const out: Prediction[] = [];
     for (let r = 0; r < scores.length / k; r++) {
