@@ -77,11 +77,12 @@ async function benchModel(dir: string, preset: string, steps: number, log: (line
 
 /** `sparse-mixer serve` in a process of its own; resolves once it listens. */
 function startServer(args: string[]): Promise<{ url: string; stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [cli, 'serve', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its log lines (on stderr) say where it listens.
+  const child = spawn(process.execPath, [cli, 'serve', ...args, '--port', '0'], { stdio: ['ignore', 'inherit', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout.on('data', (c: Buffer) => {
+    child.stderr.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /listening on (http:\/\/\S+):/.exec(out);
       if (m) resolve({ url: m[1]!, stop: () => (child.kill('SIGTERM'), exited) });

@@ -76,8 +76,9 @@ test('SIGTERM: every request in flight is answered, then the CLI exits 0 and its
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await until('the server to listen', async () => /listening on (http:\/\/\S+):/.test(stdout) || child.exitCode !== null);
-  const url = /listening on (http:\/\/\S+):/.exec(stdout)?.[1];
+  // The server's log lines go to stderr (stdout carries results, and a server has none).
+  await until('the server to listen', async () => /listening on (http:\/\/\S+):/.test(stderr) || child.exitCode !== null);
+  const url = /listening on (http:\/\/\S+):/.exec(stderr)?.[1];
   assert.ok(url, `no listening line; stderr: ${stderr}`);
   const [inference] = inferenceChildren(child.pid!);
   assert.ok(inference && alive(inference), 'the inference process runs');
@@ -91,7 +92,8 @@ test('SIGTERM: every request in flight is answered, then the CLI exits 0 and its
   assert.deepEqual(answered.map((a) => a.status), Array(20).fill(200), 'all answered');
   assert.ok(performance.now() - signalled < 4000, 'the queue did not sit out its 5 s wait: stopping flushes it');
   assert.equal(await exited, 0, stderr);
-  assert.match(stdout, /SIGTERM: taking no new requests, answering the ones in flight\nstopped\n/);
+  assert.match(stderr, /SIGTERM: taking no new requests, answering the ones in flight\nstopped\n/);
+  assert.equal(stdout, '');
   assert.equal(alive(inference), false, 'the inference process ended too');
 });
 

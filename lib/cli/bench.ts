@@ -197,7 +197,7 @@ export function registerBenchCommands(program: Command): void {
         inputs: opts.inputs,
         ...(opts.maxBatchRequests ? { maxBatchRequests: opts.maxBatchRequests } : {}),
         ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}),
-        log: logger(opts.json),
+        log: (line: string) => console.error(line), // progress on stderr: stdout carries the results
       });
       report.command = `sparse-mixer ${process.argv.slice(2).join(' ')}`;
       console.log(opts.json ? JSON.stringify(report, null, 2) : `\n${formatServeTable(report)}`);

@@ -1,5 +1,6 @@
 // `sparse-mixer serve`: the HTTP inference server, until SIGTERM or SIGINT, which drain it: no new
-// requests, the ones in flight answered, then exit 0.
+// requests, the ones in flight answered, then exit 0. Its log lines go to stderr, like every
+// command's progress (stdout carries results, and a server has none).
 import type { Command } from 'commander';
 import { SERVE_DEFAULTS } from '../serve/options';
 import { nonNegativeNumber, portNumber, positiveInt } from './args';
@@ -41,7 +42,8 @@ export function registerServeCommand(program: Command): void {
     )
     .action(async (opts: ServeCliOptions) => {
       const { serve } = await import('../serve');
-      const server = await serve({ ...opts, log: (line) => console.log(line) });
+      const log = (line: string) => console.error(line);
+      const server = await serve({ ...opts, log });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {
@@ -49,10 +51,10 @@ export function registerServeCommand(program: Command): void {
           process.exit(1);
         }
         stopping = true;
-        console.log(`${signal}: taking no new requests, answering the ones in flight`);
+        log(`${signal}: taking no new requests, answering the ones in flight`);
         server.close().then(
           () => {
-            console.log('stopped');
+            log('stopped');
             process.exit(0);
           },
           (error: unknown) => {
