@@ -60,6 +60,8 @@ test('wrong segment counts, too many inputs, too long without truncate: 422', as
   await expectError({ inputs: [['a', 'b']] }, 422, /inputs\[0\]: the model takes 1 segment \(body\), got 2/);
   await expectError({ inputs: Array(9).fill('a') }, 422, /'inputs' holds 9 inputs, more than the 8 one request may send/);
   await expectError({ inputs: ['short', longText] }, 422, /inputs\[1\] is \d+ tokens long .* more than the model's 32; send "truncate": true/);
+  await expectError({ inputs: longText }, 422, /^inputs is \d+ tokens long/);
+  await expectError({ inputs: [longText] }, 422, /^inputs\[0\] is \d+ tokens long/, '/embed');
   const ok = await call(`${server.url}/predict`, { body: { inputs: ['short', longText], truncate: true } });
   assert.equal(ok.status, 200);
 });

@@ -26,6 +26,8 @@ export interface PredictRequest {
 
 export interface EmbedRequest {
   inputs: string[][];
+  /** The body held one string, not a list (the answer is a list either way, as TEI's). */
+  single: boolean;
   truncate: boolean;
   normalize: boolean;
 }
@@ -133,6 +135,7 @@ export function parseEmbed(body: unknown, maxInputs: number): EmbedRequest {
   const normalize = flag(record, 'normalize', true);
   const raw = record['inputs'];
   let inputs: string[][];
+  const single = typeof raw === 'string';
   if (typeof raw === 'string') inputs = [[raw]];
   else if (Array.isArray(raw)) {
     inputs = raw.map((v, i) => {
@@ -141,5 +144,5 @@ export function parseEmbed(body: unknown, maxInputs: number): EmbedRequest {
     });
   } else throw invalid(`'inputs' must be a string or a list of strings, got ${describe(raw)}`);
   checkCount(inputs.length, maxInputs);
-  return { inputs, truncate, normalize };
+  return { inputs, single, truncate, normalize };
 }

@@ -145,14 +145,14 @@ class Server implements InferenceServer {
       throw new HttpError(429, 'Overloaded', `the server is answering ${this.inFlight} requests, its limit (--max-concurrent-requests); retry after ${seconds} s`, { 'Retry-After': String(seconds) });
     }
     this.inFlight += 1;
-    const abandoned: QueuedInput[] = [];
+    const queued: QueuedInput[] = [];
     // A client that goes away leaves its inputs to be dropped from the queue, not run.
     res.on('close', () => {
-      if (!res.writableFinished) for (const q of abandoned) q.cancelled = true;
+      if (!res.writableFinished) for (const q of queued) q.cancelled = true;
     });
     try {
       const body = parseJson(await readBody(req, this.options.maxBodyBytes));
-      const answer = endpoint === '/predict' ? await this.predict(body, abandoned) : await this.embed(body, abandoned);
+      const answer = endpoint === '/predict' ? await this.predict(body, queued) : await this.embed(body, queued);
       sendJson(res, 200, answer, this.headers());
     } finally {
       this.inFlight -= 1;
@@ -164,7 +164,7 @@ class Server implements InferenceServer {
     const model = this.model;
     if (model.kind !== 'classifier') throw new HttpError(400, 'Validation', `${model.workdir} is a pre-trained encoder without a classifier: it answers /embed, not /predict`);
     const request = parsePredict(body, model, this.options.maxClientBatchSize);
-    const results = await this.infer('predict', request.inputs, request.truncate, false, queued);
+    const results = await this.infer('predict', request, false, queued);
     const lists = results.map((r) =>
       model.labels.map((label, k) => ({ score: (request.rawScores ? r.logits! : r.values)[k]!, label })).sort((a, b) => b.score - a.score),
     );
@@ -173,17 +173,18 @@ class Server implements InferenceServer {
 
   private async embed(body: unknown, queued: QueuedInput[]): Promise<number[][]> {
     const request = parseEmbed(body, this.options.maxClientBatchSize);
-    const results = await this.infer('embed', request.inputs, request.truncate, request.normalize, queued);
+    const results = await this.infer('embed', request, request.normalize, queued);
     return results.map((r) => Array.from(r.values));
   }
 
-  /** Tokenizes the inputs, queues them, and resolves with each one's result. */
-  private async infer(kind: QueuedInput['kind'], inputs: string[][], truncate: boolean, normalize: boolean, queued: QueuedInput[]): Promise<InferenceResult[]> {
+  /** Tokenizes the inputs, queues them (adding them to `queued`), and resolves with each one's result. */
+  private async infer(kind: QueuedInput['kind'], request: { inputs: string[][]; single: boolean; truncate: boolean }, normalize: boolean, queued: QueuedInput[]): Promise<InferenceResult[]> {
     const max = this.model.maxInputLength;
-    const rows = await encodeSegments(inputs, this.tokenizer, max);
+    const rows = await encodeSegments(request.inputs, this.tokenizer, max);
     rows.forEach((row, i) => {
-      if (!truncate && row.fullLength > max) {
-        throw new HttpError(422, 'Validation', `inputs${inputs.length > 1 ? `[${i}]` : ''} is ${row.fullLength} tokens long ([CLS] and [SEP] included), more than the model's ${max}; send "truncate": true to cut it`);
+      if (!request.truncate && row.fullLength > max) {
+        const where = request.single ? 'inputs' : `inputs[${i}]`;
+        throw new HttpError(422, 'Validation', `${where} is ${row.fullLength} tokens long ([CLS] and [SEP] included), more than the model's ${max}; send "truncate": true to cut it`);
       }
     });
     const queuedAt = performance.now();
