@@ -37,6 +37,7 @@ export interface ServeBenchRow {
   offline_batch: number | null;
   requests_per_sec: number;
   tokens_per_sec: number;
+  /** Medians over the rounds of each round's latency percentiles (null for offline rows). */
   p50_ms: number | null;
   p99_ms: number | null;
   mean_batch: number;
@@ -110,7 +111,7 @@ export async function benchServe(options: ServeBenchOptions = {}): Promise<Serve
     concurrency: options.concurrency ?? [1, 8, 32, 128],
     seconds: options.seconds ?? 8,
     warmupSeconds: options.warmupSeconds ?? 2,
-    rounds: options.rounds ?? 2,
+    rounds: options.rounds ?? 3,
     inputs: options.inputs ?? 256,
     maxBatchRequests: options.maxBatchRequests ?? sm.serve.SERVE_DEFAULTS.maxBatchRequests,
     maxBatchTokens: options.maxBatchTokens ?? sm.serve.SERVE_DEFAULTS.maxBatchTokens,
@@ -135,7 +136,8 @@ export async function benchServe(options: ServeBenchOptions = {}): Promise<Serve
   ]);
   const offline: number[] = [];
   const offlineSingle: number[] = [];
-  const levels = new Map(o.concurrency.map((c) => [c, { rps: [] as number[], tps: [] as number[], latencies: [] as number[], inputs: 0, batches: 0 }]));
+  // Latency percentiles are taken per round (the machine's speed drifts between rounds), then the median.
+  const levels = new Map(o.concurrency.map((c) => [c, { rps: [] as number[], tps: [] as number[], p50: [] as number[], p99: [] as number[], inputs: 0, batches: 0 }]));
   try {
     for (let round = 1; round <= o.rounds; round++) {
       offline.push(await inputsPerSecond(predictor, texts));
@@ -148,10 +150,11 @@ export async function benchServe(options: ServeBenchOptions = {}): Promise<Serve
         const level = levels.get(c)!;
         level.rps.push(r.completed / r.windowSeconds);
         level.tps.push((edges['close']!.tokens - edges['open']!.tokens) / r.windowSeconds);
-        level.latencies.push(...r.latenciesMs);
+        level.p50.push(percentile(r.latenciesMs, 0.5));
+        level.p99.push(percentile(r.latenciesMs, 0.99));
         level.inputs += edges['close']!.inputs - edges['open']!.inputs;
         level.batches += edges['close']!.batches - edges['open']!.batches;
-        log(`round ${round}: ${c} clients ${level.rps.at(-1)!.toFixed(1)} requests/s, p50 ${percentile(r.latenciesMs, 0.5).toFixed(0)} ms`);
+        log(`round ${round}: ${c} clients ${level.rps.at(-1)!.toFixed(1)} requests/s, p50 ${level.p50.at(-1)!.toFixed(0)} ms, p99 ${level.p99.at(-1)!.toFixed(0)} ms`);
       }
     }
   } finally {
@@ -173,8 +176,8 @@ export async function benchServe(options: ServeBenchOptions = {}): Promise<Serve
       offline_batch: null,
       requests_per_sec: median(l.rps),
       tokens_per_sec: median(l.tps),
-      p50_ms: percentile(l.latencies, 0.5),
-      p99_ms: percentile(l.latencies, 0.99),
+      p50_ms: median(l.p50),
+      p99_ms: median(l.p99),
       mean_batch: l.inputs / l.batches,
       vs_offline: median(l.rps) / offlineRps,
       per_round: l.rps,

@@ -177,7 +177,7 @@ export function registerBenchCommands(program: Command): void {
     .option('--concurrency <n...>', 'closed-loop clients per level', (v: string, prev: number[] | undefined) => [...(prev ?? []), positiveInt(v)])
     .option('--seconds <s>', 'measured seconds per level and round', positiveNumber, 8)
     .option('--warmup-seconds <s>', 'unmeasured seconds before each level', positiveNumber, 2)
-    .option('--rounds <n>', 'interleaved rounds (medians are reported)', positiveInt, 2)
+    .option('--rounds <n>', 'interleaved rounds (medians are reported)', positiveInt, 3)
     .option('--inputs <n>', 'distinct inputs (spam dev mails), sent in turn', positiveInt, 256)
     .option('--max-batch-requests <n>', "the server's input cap per batch, and offline predict's batch size", positiveInt)
     .option('--max-wait-ms <ms>', "the server's batch wait", nonNegativeNumber)
