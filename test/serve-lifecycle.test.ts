@@ -140,6 +140,27 @@ test('an inference process that dies fails only its batch; queued requests wait 
   }
 });
 
+test('when the model cannot be loaded again, the server says 503 instead of starting processes forever', { timeout: 300_000 }, async () => {
+  const workdir = path.join(root, 'copy');
+  fs.cpSync(await spamWorkdir(), workdir, { recursive: true });
+  const server = await sm.serve.serve({ workdir, port: 0, maxWaitMs: 0 });
+  try {
+    const [pid] = inferenceChildren(process.pid);
+    fs.rmSync(path.join(workdir, 'checkpoints'), { recursive: true });
+    process.kill(pid!, 'SIGKILL');
+    await until('the failed restart', async () => server.stats().inferenceRestarts === 1 && inferenceChildren(process.pid).length === 0);
+    const p = await call(`${server.url}/predict`, { body: { inputs: 'a message' } });
+    assert.equal(p.status, 503);
+    assert.match((p.body as { error: string }).error, /the model could not be loaded: /);
+    assert.equal((await call(`${server.url}/health`)).status, 503);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(server.stats().inferenceRestarts, 1, 'one attempt, not a loop');
+    assert.deepEqual(inferenceChildren(process.pid), []);
+  } finally {
+    await server.close();
+  }
+});
+
 test('a BERT runs batches cut to their longest input, with the results of offline predict', { timeout: 300_000 }, async (t) => {
   const workdir = await finetuneSpam(root, 'bert', { preset: 'bert-tiny', num_layers: 2, num_attention_layers: 2, num_moe_layers: 0, max_seq_length: 64 });
   // Short texts of many lengths, so that widths vary from batch to batch.

@@ -101,12 +101,15 @@ export class InferenceClient {
 
   private onExit(child: ChildProcess, how: string): void {
     if (child !== this.child) return;
+    const wasReady = this.readyChild === child;
     this.readyChild = undefined;
     for (const waiting of this.pending.values()) {
       waiting.reject(new InferenceCrashed(`the inference process ended (${how}) while running this batch; the server is starting a new one`));
     }
     this.pending.clear();
-    if (this.stopped || this.description === undefined) return; // stopping, or it never loaded: nothing to restart
+    // Stopping, or a process that never loaded the model: starting another would fail the same way
+    // (over and over); batches get 503 and /health says 503.
+    if (this.stopped || !wasReady) return;
     this.restarts += 1;
     this.log(`inference process ${child.pid} ended (${how}); starting a new one`);
     this.spawn();
