@@ -5,3 +5,4 @@ export * from './model';
 export * as data from './data';
 export * as distributed from './distributed';
 export * as train from './train';
+export * as serve from './serve';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
 
-test('the README library example runs and prints dev metrics and a prediction', { timeout: 300_000 }, () => {
+test('the README library example runs and prints dev metrics, a prediction and a served answer', { timeout: 300_000 }, () => {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
   const m = /<!-- example:library -->\s*```js\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'README has the library example');
@@ -19,6 +19,7 @@ test('the README library example runs and prints dev metrics and a prediction', 
   const out = execFileSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, EXAMPLE_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
   assert.match(out, /dev metrics \{[^}]*accuracy/);
   assert.match(out, /^(ham|spam) \[/m);
+  assert.match(out, /^served \[\{"score":[\d.e-]+,"label":"(ham|spam)"\},\{"score":[\d.e-]+,"label":"(ham|spam)"\}\]$/m);
   assert.ok(fs.existsSync(path.join(dir, 'spam', 'checkpoints', 'ckpt-000000020', 'model.safetensors')));
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from 'commander';
-import { positiveInt, positiveNumber } from './args';
+import { nonNegativeNumber, positiveInt, positiveNumber } from './args';
 
 /** Progress goes to stderr: stdout carries only the results (a table, or JSON with --json). */
 const progress = (line: string) => console.error(line);
@@ -215,6 +215,56 @@ export function registerBenchCommands(program: Command): void {
       });
       console.log(opts.json ? JSON.stringify(report, null, 2) : `\n${formatQualityTable(report)}\n\nreport: ${path.join(opts.workdir, 'quality.md')}`);
     });
+  bench
+    .command('serve')
+    .description('sparse-mixer serve under closed-loop clients at several concurrency levels, against offline predict on the same inputs')
+    .option('--workdir <dir>', 'a fine-tuned workdir to serve (default: fine-tune --preset on spam once, in --train-dir)')
+    .option('--train-dir <dir>', "where the bench's own model is trained and kept", 'sparse-mixer-bench-serve')
+    .option('--preset <name>', "the bench's own model", 'sparse-mixer-small')
+    .option('--train-steps <n>', "fine-tuning steps of the bench's own model", positiveInt, 30)
+    .option('--concurrency <n...>', 'closed-loop clients per level', (v: string, prev: number[] | undefined) => [...(prev ?? []), positiveInt(v)])
+    .option('--seconds <s>', 'measured seconds per level and round', positiveNumber, 8)
+    .option('--warmup-seconds <s>', 'unmeasured seconds before each level', positiveNumber, 2)
+    .option('--rounds <n>', 'interleaved rounds (medians are reported)', positiveInt, 3)
+    .option('--inputs <n>', 'distinct inputs (spam dev mails), sent in turn', positiveInt, 256)
+    .option('--max-batch-requests <n>', "the server's input cap per batch, and offline predict's batch size", positiveInt)
+    .option('--max-wait-ms <ms>', "the server's batch wait", nonNegativeNumber)
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench serve --rounds 3 --json')
+    .action(async (opts: ServeCliOptions) => {
+      const { benchServe, formatServeTable } = await import('../../bench/serve');
+      const report = await benchServe({
+        ...(opts.workdir ? { workdir: opts.workdir } : {}),
+        trainDir: opts.trainDir,
+        preset: opts.preset,
+        trainSteps: opts.trainSteps,
+        ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+        seconds: opts.seconds,
+        warmupSeconds: opts.warmupSeconds,
+        rounds: opts.rounds,
+        inputs: opts.inputs,
+        ...(opts.maxBatchRequests ? { maxBatchRequests: opts.maxBatchRequests } : {}),
+        ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}),
+        log: (line: string) => console.error(line), // progress on stderr: stdout carries the results
+      });
+      report.command = `sparse-mixer ${process.argv.slice(2).join(' ')}`;
+      console.log(opts.json ? JSON.stringify(report, null, 2) : `\n${formatServeTable(report)}`);
+    });
+}
+
+interface ServeCliOptions {
+  workdir?: string;
+  trainDir: string;
+  preset: string;
+  trainSteps: number;
+  concurrency?: number[];
+  seconds: number;
+  warmupSeconds: number;
+  rounds: number;
+  inputs: number;
+  maxBatchRequests?: number;
+  maxWaitMs?: number;
+  json?: boolean;
 }
 
 interface ModelsCliOptions {

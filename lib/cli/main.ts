@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { nonNegativeInt, positiveInt, positiveNumber } from './args';
 import { registerBenchCommands } from './bench';
 import { doctorReport, formatDoctor } from './doctor';
+import { registerServeCommand } from './serve';
 import { runSmoke } from './smoke';
 
 /** This package's version, from its package.json (two folders above dist/lib/cli). */
@@ -132,7 +133,7 @@ export function buildProgram(): Command {
     .option('--step <n>', 'checkpoint step (default: the latest)', positiveInt)
     .addHelpText('after', '\nExample:\n  $ sparse-mixer eval --workdir runs/rte --split dev')
     .action(async (opts: { workdir: string; split?: string; output?: string; step?: number }) => {
-      const { evaluateWorkdir } = await import('./serve');
+      const { evaluateWorkdir } = await import('./predict');
       console.log(JSON.stringify(await evaluateWorkdir(opts.workdir, opts)));
     });
 
@@ -144,7 +145,7 @@ export function buildProgram(): Command {
     .option('--input <file>', 'a file of plain text lines, or JSON lines holding a string or an array of segments')
     .addHelpText('after', '\nExample:\n  $ sparse-mixer predict --workdir runs/spam --text "WIN A FREE CRUISE, reply now" "Meeting moved to 3pm"')
     .action(async (opts: { workdir: string; text: string[]; input?: string }) => {
-      const { readInputs } = await import('./serve');
+      const { readInputs } = await import('./predict');
       const { Predictor } = await import('../train');
       const inputs = readInputs(opts.text, opts.input);
       const predictor = Predictor.load(opts.workdir);
@@ -155,6 +156,8 @@ export function buildProgram(): Command {
         predictor.dispose();
       }
     });
+
+  registerServeCommand(program);
 
   program
     .command('quickstart')

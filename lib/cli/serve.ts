@@ -1,52 +1,69 @@
-// `sparse-mixer eval` and `sparse-mixer predict` on a fine-tuned workdir.
-import * as fs from 'fs';
-import * as path from 'path';
-import { DataError } from '../data';
-import { Predictor } from '../train';
-import { computeTaskMetrics } from '../train/metrics';
+// `sparse-mixer serve`: the HTTP inference server, until SIGTERM or SIGINT, which drain it: no new
+// requests, the ones in flight answered, then exit 0. Its log lines go to stderr, like every
+// command's progress (stdout carries results, and a server has none).
+import type { Command } from 'commander';
+import { SERVE_DEFAULTS } from '../serve/options';
+import { nonNegativeNumber, portNumber, positiveInt } from './args';
 
-/** Evaluates a task split (labels give metrics) and writes one JSON line of predictions per row. */
-export async function evaluateWorkdir(workdir: string, options: { split?: string; output?: string; step?: number }): Promise<{ split: string; rows: number; metrics?: Record<string, number>; output: string }> {
-  const predictor = Predictor.load(workdir, options.step === undefined ? {} : { step: options.step });
-  try {
-    const { config, task } = predictor;
-    const split = options.split ?? task.evalSplit;
-    const folder = task.benchmark === 'builtin' ? '' : path.join(config.data_dir || '.', task.folderName ?? task.name);
-    const rows = task.read(folder, split, { skipBadRows: config.skip_bad_rows }).examples;
-    const predictions = await predictor.predictRows(rows);
-    const output = options.output ?? path.join(workdir, `predictions-${split}-step${predictor.step}.jsonl`);
-    const lines = predictions.map((p, i) => JSON.stringify({ id: rows[i]!.source.id ?? `${rows[i]!.source.file}:${rows[i]!.source.line}`, group: rows[i]!.group, ...p }));
-    fs.writeFileSync(output, lines.join('\n') + '\n');
-    const labeled = rows.every((r) => r.label !== undefined);
-    const metrics = labeled
-      ? computeTaskMetrics(task, rows, { logits: predictions.map((p) => (task.regression ? p.scores : p.scores.map((s) => Math.log(Math.max(s, 1e-30))))) })
-      : undefined;
-    return { split, rows: rows.length, ...(metrics ? { metrics } : {}), output };
-  } finally {
-    predictor.dispose();
-  }
+interface ServeCliOptions {
+  workdir: string;
+  host: string;
+  port: number;
+  maxBatchTokens: number;
+  maxBatchRequests: number;
+  maxWaitMs: number;
+  maxConcurrentRequests: number;
+  maxClientBatchSize: number;
+  maxBodyBytes: number;
+  step?: number;
+  device?: string;
 }
 
-/** Inputs from --text values or a file: plain lines (one text each) or JSON lines (an array of segments, or a string). */
-export function readInputs(texts: readonly string[], file?: string): (string | string[])[] {
-  const out: (string | string[])[] = [...texts];
-  if (file) {
-    fs.readFileSync(file, 'utf8')
-      .split('\n')
-      .forEach((line, i) => {
-        if (line.trim() === '') return;
-        if (!/^\s*[[{"]/.test(line)) return out.push(line);
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch {
-          throw new DataError('bad JSON', file, i + 1);
+export function registerServeCommand(program: Command): void {
+  const d = SERVE_DEFAULTS;
+  program
+    .command('serve')
+    .description('HTTP inference server with dynamic batching: POST /predict and /embed, GET /health, /info and /metrics')
+    .requiredOption('--workdir <dir>', 'a fine-tuned workdir (every endpoint) or a pre-trained one (/embed only)')
+    .option('--host <host>', 'address to listen on (0.0.0.0: every interface)', d.host)
+    .option('--port <n>', 'port to listen on (0: any free port)', portNumber, d.port)
+    .option('--max-batch-tokens <n>', 'padded tokens per batch at most (inputs × width)', positiveInt, d.maxBatchTokens)
+    .option('--max-batch-requests <n>', 'inputs per batch at most', positiveInt, d.maxBatchRequests)
+    .option('--max-wait-ms <ms>', 'how long an input waits for its batch to fill', nonNegativeNumber, d.maxWaitMs)
+    .option('--max-concurrent-requests <n>', 'requests answered at once; beyond, 429 with Retry-After', positiveInt, d.maxConcurrentRequests)
+    .option('--max-client-batch-size <n>', 'inputs one request may hold', positiveInt, d.maxClientBatchSize)
+    .option('--max-body-bytes <n>', 'request body size limit; beyond, 413', positiveInt, d.maxBodyBytes)
+    .option('--step <n>', 'checkpoint step (default: the latest)', positiveInt)
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: cpu)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ sparse-mixer serve --workdir runs/spam --port 3000\n' +
+        '  $ curl -s localhost:3000/predict -H \'Content-Type: application/json\' -d \'{"inputs": "WIN A FREE CRUISE, reply now"}\'',
+    )
+    .action(async (opts: ServeCliOptions) => {
+      const { serve } = await import('../serve');
+      const log = (line: string) => console.error(line);
+      const server = await serve({ ...opts, log });
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) {
+          console.error(`${signal} again: exiting without waiting for the requests in flight`);
+          process.exit(1);
         }
-        if (typeof value === 'string') out.push(value);
-        else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out.push(value as string[]);
-        else throw new DataError('expected a string or an array of strings (the segments)', file, i + 1);
-      });
-  }
-  if (out.length === 0) throw new Error('nothing to predict: give --text or --input');
-  return out;
+        stopping = true;
+        log(`${signal}: taking no new requests, answering the ones in flight`);
+        server.close().then(
+          () => {
+            log('stopped');
+            process.exit(0);
+          },
+          (error: unknown) => {
+            console.error(`sparse-mixer serve: ${error instanceof Error ? error.message : String(error)}`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
 }

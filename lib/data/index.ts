@@ -7,6 +7,6 @@ export { CorpusStream, type CorpusOptions, type CorpusState } from './corpus';
 export * as examples from './examples';
 export { PretrainingStream, Prefetcher, documentLines, type PretrainingOptions, type PretrainingState } from './pretraining';
 export { pretrainingBatch, classificationBatch, type EncodedExample } from './batch';
-export { encodeTaskExamples } from './classification';
+export { encodeSegments, encodeTaskExamples, type EncodedInput } from './classification';
 export { trainVocab, type VocabOptions } from './vocab';
 export * as tasks from './tasks';

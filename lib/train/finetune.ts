@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { classificationBatch, encodeTaskExamples, Rng, tasks, type EncodedExample, type RngState } from '../data';
 import { ClassificationModel } from '../model';
-import { manualSeed, noGrad, tidy, type Device } from '../tensor';
+import { manualSeed, noGrad, tidy, type Device, type Tensor } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
 import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
@@ -27,6 +27,11 @@ function epochOrder(n: number, rngState: RngState): { order: number[]; next: Rng
   return { order, next: rng.getState() };
 }
 
+/** The encoder's tensors of a model's parameters, named as the Encoder names them ('encoder.' dropped). */
+export function encoderState(params: ReadonlyMap<string, Tensor>): Map<string, Tensor> {
+  return new Map([...params].filter(([k]) => k.startsWith('encoder.')).map(([k, t]) => [k.slice('encoder.'.length), t]));
+}
+
 /** Loads the encoder of a pre-trained workdir (its latest checkpoint) or checkpoint folder. */
 export function loadPretrainedEncoder(model: ClassificationModel, dir: string): string {
   const isCheckpoint = fs.existsSync(path.join(dir, 'model.safetensors'));
@@ -35,8 +40,7 @@ export function loadPretrainedEncoder(model: ClassificationModel, dir: string): 
   if (step === undefined || Number.isNaN(step)) throw new Error(`no pre-training checkpoint in ${dir}`);
   const ckpt = store.load(step);
   try {
-    const encoder = new Map([...ckpt.params].filter(([k]) => k.startsWith('encoder.')).map(([k, t]) => [k.slice('encoder.'.length), t]));
-    model.encoder.loadStateDict(encoder); // strict: every encoder tensor, nothing else (the heads are dropped)
+    model.encoder.loadStateDict(encoderState(ckpt.params)); // strict: every encoder tensor, nothing else (the heads are dropped)
   } finally {
     disposeCheckpoint(ckpt);
   }

@@ -8,4 +8,4 @@ export { NonFiniteLossError, type RunOptions, type RunResult } from './loop';
 export * as checkpoint from './checkpoint';
 export * as metrics from './metrics';
 export * as summaries from './summaries';
-export { Predictor, type Prediction } from './predict';
+export { Embedder, Predictor, acceptsAnyWidth, readWorkdirConfig, type InferenceOptions, type ModelInput, type Prediction, type RoutingGroups } from './predict';
