@@ -33,7 +33,10 @@ void sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, in
 at::Tensor forwardGemm(const at::Tensor& x2, const at::Tensor& w, const at::Tensor& b) {
   RECORD_FUNCTION("sm::linear", std::vector<c10::IValue>());  // a named op in profiles
   const int64_t M = x2.size(0), K = x2.size(1), N = w.size(0);
-  at::Tensor y = b.defined() ? b.expand({M, N}).contiguous() : at::empty({M, N}, x2.options());
+  // A fresh output always: expand().contiguous() of a bias that already has the output's shape (one
+  // row) would be the bias itself, and the GEMM accumulates into its output.
+  at::Tensor y = at::empty({M, N}, x2.options());
+  if (b.defined()) y.copy_(b.expand({M, N}));
   if (M > 0 && N > 0) sgemm('N', 'T', M, N, K, x2.data_ptr<float>(), K, w.data_ptr<float>(), K, b.defined() ? 1.0f : 0.0f, y.data_ptr<float>(), N);
   return y;
 }

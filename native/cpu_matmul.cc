@@ -103,7 +103,9 @@ at::Tensor product(const at::Tensor& a, const at::Tensor& b, const at::Tensor& b
   auto shape = batch;
   shape.push_back(M);
   shape.push_back(N);
-  at::Tensor c = bias.defined() ? bias.expand(shape).contiguous() : at::empty(shape, a.options());
+  // A fresh output always (expand().contiguous() may return the bias itself, which the GEMM would add into).
+  at::Tensor c = at::empty(shape, a.options());
+  if (bias.defined()) c.copy_(bias.expand(shape));
   gemms(batched(a, batch), batched(b, batch), c.data_ptr<float>(), M, N, K, bias.defined() ? 1.0f : 0.0f, static_cast<float>(alpha));
   return c;
 }

@@ -125,3 +125,15 @@ test('float32 matmul, bmm and baddbmm: strided head views, transposes, broadcast
     assert.throws(() => F.scaledMatmul(sm.ones([2, 2]), sm.ones([2, 2]), NaN), /scale must be a finite number/);
   });
 });
+
+test('a one-row product leaves its bias alone (the output is always a fresh tensor)', () => {
+  sm.tidy(() => {
+    const b = sm.tensor([1, 2, 3], { dtype: 'float32' });
+    const w = sm.ones([3, 4]);
+    for (let k = 0; k < 3; k++) assert.deepEqual(values(F.linear(sm.ones([1, 4]), w, b)), [5, 6, 7], `call ${k}`);
+    assert.deepEqual(values(b), [1, 2, 3]);
+    const eb = sm.tensor([[[1, 2]], [[3, 4]]], { dtype: 'float32' }); // [E, 1, F]
+    for (let k = 0; k < 3; k++) assert.deepEqual(values(sm.baddbmm(eb, sm.ones([2, 1, 3]), sm.ones([2, 3, 2]))), [4, 5, 6, 7], `call ${k}`);
+    assert.deepEqual(values(eb), [1, 2, 3, 4]);
+  });
+});
