@@ -2,9 +2,11 @@
 #include <napi.h>
 
 #include "registry.h"
+#include "warnings.h"
 
 namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  sm::collectLibtorchWarnings();
   sm::registerCreation(env, exports);
   sm::registerTensorInfo(env, exports);
   sm::registerViews(env, exports);

@@ -1,4 +1,5 @@
 #include "args.h"
+#include "warnings.h"
 
 #include <algorithm>
 #include <cmath>
@@ -223,7 +224,9 @@ Napi::Value guardedCall(const Napi::CallbackInfo& info, Entry entry) {
   ctx.handles.clear();
   std::string message;
   try {
-    return entry(info);
+    Napi::Value result = entry(info);
+    emitLibtorchWarnings(info.Env());
+    return result;
   } catch (const Napi::Error&) {
     throw;
   } catch (const c10::Error& e) {
