@@ -3,6 +3,7 @@
 // in training), and embeddings of fine-tuned and pre-trained workdirs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -82,4 +83,24 @@ test('embeddings of a pre-trained workdir: unit length when normalised, the pool
   } finally {
     e.dispose();
   }
+});
+
+test('predict: a bad input stops with its file:line (1-based); --skip-bad-rows answers the good ones and lists the rest', { timeout: 300_000 }, async () => {
+  const workdir = await spamWorkdir();
+  const file = path.join(root, 'inputs.jsonl');
+  fs.writeFileSync(file, ['plain text line', '"a JSON string"', '["bad json"', '["one", "two"]', '["just one segment"]'].join('\n') + '\n');
+  const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
+  const run = (...extra: string[]) => spawnSync(process.execPath, [cli, 'predict', '--workdir', workdir, '--input', file, ...extra], { encoding: 'utf8' });
+  const strict = run();
+  assert.equal(strict.status, 1);
+  assert.match(strict.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: bad JSON`));
+  assert.equal(strict.stdout, '');
+  const lenient = run('--skip-bad-rows');
+  assert.equal(lenient.status, 0, lenient.stderr);
+  const answered = lenient.stdout.trim().split('\n').map((l) => JSON.parse(l) as { input: string | string[]; labelName: string });
+  assert.deepEqual(answered.map((a) => a.input), ['plain text line', 'a JSON string', ['just one segment']]);
+  assert.ok(answered.every((a) => a.labelName === 'spam' || a.labelName === 'ham'));
+  assert.match(lenient.stderr, /skipped .*inputs\.jsonl:3: bad JSON/);
+  assert.match(lenient.stderr, /skipped .*inputs\.jsonl:4: the model takes 1 segment\(s\), got 2/);
+  assert.match(lenient.stderr, /3 input\(s\) answered, 2 skipped/);
 });

@@ -143,15 +143,18 @@ export function buildProgram(): Command {
     .requiredOption('--workdir <dir>', 'a fine-tuning workdir')
     .option('--text <text...>', 'texts to classify (one segment each)', [])
     .option('--input <file>', 'a file of plain text lines, or JSON lines holding a string or an array of segments')
+    .option('--skip-bad-rows', 'answer the good inputs and list the bad ones on stderr, instead of stopping at the first')
     .addHelpText('after', '\nExample:\n  $ sparse-mixer predict --workdir runs/spam --text "WIN A FREE CRUISE, reply now" "Meeting moved to 3pm"')
-    .action(async (opts: { workdir: string; text: string[]; input?: string }) => {
+    .action(async (opts: { workdir: string; text: string[]; input?: string; skipBadRows?: boolean }) => {
       const { readInputs } = await import('./predict');
       const { Predictor } = await import('../train');
-      const inputs = readInputs(opts.text, opts.input);
       const predictor = Predictor.load(opts.workdir);
       try {
-        const predictions = await predictor.predict(inputs);
-        for (const [i, p] of predictions.entries()) console.log(JSON.stringify({ input: inputs[i], ...p }));
+        const { rows, skipped } = readInputs(opts.text, opts.input, { segments: predictor.task.segmentNames.length, skipBadRows: opts.skipBadRows ?? false });
+        for (const s of skipped) console.error(`skipped ${s.where}: ${s.reason}`);
+        const predictions = rows.length ? await predictor.predict(rows.map((r) => r.input)) : [];
+        for (const [i, p] of predictions.entries()) console.log(JSON.stringify({ input: rows[i]!.input, ...p }));
+        if (skipped.length) console.error(`${predictions.length} input(s) answered, ${skipped.length} skipped`);
       } finally {
         predictor.dispose();
       }

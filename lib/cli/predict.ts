@@ -28,26 +28,48 @@ export async function evaluateWorkdir(workdir: string, options: { split?: string
   }
 }
 
-/** Inputs from --text values or a file: plain lines (one text each) or JSON lines (an array of segments, or a string). */
-export function readInputs(texts: readonly string[], file?: string): (string | string[])[] {
-  const out: (string | string[])[] = [...texts];
+/** An input to predict, and where it came from (1-based, as every message here counts). */
+export interface InputRow {
+  input: string | string[];
+  where: string;
+}
+
+/**
+ * Inputs from --text values or a file: plain lines (one text each) or JSON lines (an array of
+ * segments, or a string). A bad line, or an input with the wrong number of segments for the
+ * model (`segments`), stops with its file:line, or with skipBadRows is left out and listed.
+ */
+export function readInputs(texts: readonly string[], file?: string, options: { segments?: number; skipBadRows?: boolean } = {}): { rows: InputRow[]; skipped: { where: string; reason: string }[] } {
+  const rows: InputRow[] = texts.map((t, k) => ({ input: t, where: `--text #${k + 1}` }));
+  const skipped: { where: string; reason: string }[] = [];
+  const bad = (where: string, reason: string, line?: number) => {
+    if (!options.skipBadRows) throw line === undefined ? new Error(`${where}: ${reason}`) : new DataError(reason, file!, line);
+    skipped.push({ where, reason });
+  };
   if (file) {
     fs.readFileSync(file, 'utf8')
       .split('\n')
       .forEach((line, i) => {
         if (line.trim() === '') return;
-        if (!/^\s*[[{"]/.test(line)) return out.push(line);
+        const where = `${file}:${i + 1}`;
+        if (!/^\s*[[{"]/.test(line)) return void rows.push({ input: line, where });
         let value: unknown;
         try {
           value = JSON.parse(line);
         } catch {
-          throw new DataError('bad JSON', file, i + 1);
+          return bad(where, 'bad JSON', i + 1);
         }
-        if (typeof value === 'string') out.push(value);
-        else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out.push(value as string[]);
-        else throw new DataError('expected a string or an array of strings (the segments)', file, i + 1);
+        if (typeof value === 'string') rows.push({ input: value, where });
+        else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) rows.push({ input: value as string[], where });
+        else bad(where, 'expected a string or an array of strings (the segments)', i + 1);
       });
   }
-  if (out.length === 0) throw new Error('nothing to predict: give --text or --input');
-  return out;
+  const fitting = rows.filter((r) => {
+    const n = typeof r.input === 'string' ? 1 : r.input.length;
+    if (options.segments === undefined || n === options.segments) return true;
+    bad(r.where, `the model takes ${options.segments} segment(s), got ${n}`);
+    return false;
+  });
+  if (fitting.length === 0 && skipped.length === 0) throw new Error('nothing to predict: give --text or --input');
+  return { rows: fitting, skipped };
 }

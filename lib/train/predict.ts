@@ -207,7 +207,7 @@ export class Predictor extends Embedder {
     const rows: TaskExample[] = inputs.map((input, i) => {
       const segments = typeof input === 'string' ? [input] : [...input];
       if (segments.length !== need) {
-        throw new Error(`input ${i}: ${this.task.name} takes ${need} segment(s) (${this.task.segmentNames.join(', ')}), got ${segments.length}`);
+        throw new Error(`input ${i + 1}: ${this.task.name} takes ${need} segment(s) (${this.task.segmentNames.join(', ')}), got ${segments.length}`);
       }
       return { segments, label: undefined, source: { file: '<input>', line: i + 1 } };
     });
