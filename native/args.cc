@@ -62,6 +62,15 @@ std::string describe(const at::Tensor& t) {
   return out.str();
 }
 
+std::string jsNumber(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  std::ostringstream out;
+  out.precision(17);
+  out << v;
+  return out.str();
+}
+
 bool isMissing(const Napi::CallbackInfo& info, size_t i) {
   return i >= info.Length() || info[i].IsUndefined() || info[i].IsNull();
 }
@@ -88,9 +97,22 @@ std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i) 
   return out;
 }
 
+namespace {
+// N-API turns NaN into 0, truncates 1.5 and saturates 1e20; none of them is the integer meant.
+int64_t exactInt(const Napi::CallbackInfo& info, size_t i, const Napi::Value& v, const char* expected) {
+  if (!v.IsNumber()) typeError(info, i, expected);
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(std::trunc(d) == d && std::abs(d) <= 9007199254740991.0)) {
+    throw Napi::TypeError::New(info.Env(), std::string(callContext().op) + ": argument " + std::to_string(i) + " must be " +
+                                               expected + ", got " + jsNumber(d));
+  }
+  return static_cast<int64_t>(d);
+}
+}  // namespace
+
 int64_t intArg(const Napi::CallbackInfo& info, size_t i) {
-  if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "an integer");
-  return info[i].As<Napi::Number>().Int64Value();
+  if (i >= info.Length()) typeError(info, i, "an integer");
+  return exactInt(info, i, info[i], "an integer");
 }
 
 double doubleArg(const Napi::CallbackInfo& info, size_t i) {
@@ -113,9 +135,7 @@ std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i) {
   auto array = info[i].As<Napi::Array>();
   std::vector<int64_t> out(array.Length());
   for (uint32_t k = 0; k < array.Length(); ++k) {
-    Napi::Value v = array.Get(k);
-    if (!v.IsNumber()) typeError(info, i, "an array of integers");
-    out[k] = v.As<Napi::Number>().Int64Value();
+    out[k] = exactInt(info, i, array.Get(k), "an array of integers");
   }
   return out;
 }
@@ -127,7 +147,7 @@ at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i) {
   // An integral number is an integer scalar, so int64 tensors stay int64 (x + 1), while float
   // tensors stay float whatever the scalar (type promotion never widens a tensor for a scalar).
   // Negative integers too, but not -0, whose sign matters (1 / -0 is -Infinity).
-  if (std::nearbyint(value) == value && std::abs(value) < 9007199254740992.0 && !std::signbit(value)) {
+  if (std::nearbyint(value) == value && std::abs(value) < 9007199254740992.0 && !(value == 0 && std::signbit(value))) {
     return at::Scalar(static_cast<int64_t>(value));
   }
   return at::Scalar(value);

@@ -1,6 +1,7 @@
 // Shape changes, views, indexing, joining and moving tensors between dtypes and devices.
 #include "args.h"
 #include "registry.h"
+#include "representable.h"
 
 namespace sm {
 namespace {
@@ -56,7 +57,10 @@ Napi::Value indexAdd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value maskedFill(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), tensorArg(info, 0).masked_fill(tensorArg(info, 1), scalarArg(info, 2)));
+  const at::Tensor& t = tensorArg(info, 0);
+  at::Scalar value = scalarArg(info, 2);
+  checkScalarFits(value, t.scalar_type(), "the fill value");
+  return wrap(info.Env(), t.masked_fill(tensorArg(info, 1), value));
 }
 
 Napi::Value cat(const Napi::CallbackInfo& info) {
