@@ -1,16 +1,15 @@
 // What pre-training and fine-tuning runs share: the workdir and its config, checkpoints with the
 // full training state, the optimizer step, signals, non-finite losses and progress output.
-import * as fs from 'fs';
 import * as path from 'path';
 import type { Module } from '../nn';
 import { getRngState, optim, setRngState, tensor, tidy, type Device, type Tensor } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
-import { TRAIN_SCHEMA, type TrainConfig } from './config';
-import { MODEL_SCHEMA } from '../model';
+import type { TrainConfig } from './config';
 import { MOE_AVERAGES } from './metrics';
 import { AdamW } from './optimizer';
 import { learningRate, type ScheduleOptions } from './schedule';
 import { Summaries } from './summaries';
+import { checkTrainingState, type DataStateCheck } from './training-state';
 
 export interface RunOptions {
   workdir: string;
@@ -37,31 +36,8 @@ export interface RunResult {
 
 export class NonFiniteLossError extends Error {}
 
-/** Creates the workdir, or checks that it holds a run of this very config. */
-function configDefault(key: string): unknown {
-  return (TRAIN_SCHEMA[key] ?? MODEL_SCHEMA[key])?.default;
-}
-
-export function prepareWorkdir(workdir: string, config: TrainConfig, force = false): void {
-  fs.mkdirSync(workdir, { recursive: true });
-  const file = path.join(workdir, 'config.json');
-  if (fs.existsSync(file)) {
-    const previous = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    const current: Record<string, unknown> = { ...config };
-    // A key the saved config lacks came with a newer version; at its default it changes nothing.
-    const saved = (k: string) => (k in previous ? previous[k] : configDefault(k));
-    const differing = Object.keys({ ...previous, ...current }).filter((k) => JSON.stringify(saved(k)) !== JSON.stringify(current[k]));
-    if (differing.length && !force) {
-      throw new Error(
-        `${workdir} holds a run with a different config (${differing.slice(0, 6).map((k) => `${k}: ${JSON.stringify(saved(k))} -> ${JSON.stringify(current[k])}`).join(', ')}). ` +
-          'Use another workdir, or --force to continue it with the new config.',
-      );
-    }
-  }
-  const partial = `${file}.partial-${process.pid}`;
-  fs.writeFileSync(partial, JSON.stringify(config, null, 2));
-  fs.renameSync(partial, file);
-}
+// The workdir's config.json lives in workdir.ts (absolute paths, validation naming file and field).
+export { prepareWorkdir } from './workdir';
 
 /** The training state a checkpoint carries besides parameters and optimizer moments. */
 export interface TrainingState<D> {
@@ -118,10 +94,14 @@ export class Trainer<D> {
     (this.options.log ?? ((l: string) => console.log(l)))(line);
   }
 
-  /** Restores the latest checkpoint of the workdir, if any; returns its training state. */
-  resume(): TrainingState<D> | undefined {
-    if (!this.store.latest()) return undefined;
-    const ckpt = this.store.load(undefined, { device: this.config.device as never });
+  /**
+   * Restores the newest intact checkpoint of the workdir, if any (a damaged newer one is skipped with
+   * a logged note), and drops metrics logged after it; returns its training state.
+   */
+  resume(checkData?: DataStateCheck): TrainingState<D> | undefined {
+    const ckpt = this.store.loadLatestValid({ device: this.config.device as never, validate: (c, dir) => checkTrainingState(c, dir, checkData), onNote: (note) => this.log(note) });
+    this.summaries.dropAfter(ckpt?.step ?? -1);
+    if (!ckpt) return undefined;
     const state = ckpt.state as TrainingState<D>;
     try {
       this.model.loadStateDict(ckpt.params);

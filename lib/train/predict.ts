@@ -1,12 +1,12 @@
 // Serving a fine-tuned workdir: load its config, vocabulary and latest checkpoint, and predict.
-import * as fs from 'fs';
 import * as path from 'path';
 import { classificationBatch, encodeTaskExamples, tasks, Tokenizer } from '../data';
 import type { TaskExample, TaskSpec } from '../data/tasks';
 import { ClassificationModel } from '../model';
 import { functional as F, noGrad, tidy, type Device } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
-import { trainConfig, type TrainConfig } from './config';
+import type { TrainConfig } from './config';
+import { readWorkdirConfig } from './workdir';
 
 export interface Prediction {
   /** The predicted class (undefined for regression tasks). */
@@ -27,9 +27,7 @@ export class Predictor {
 
   /** Loads a fine-tuning workdir (its config.json and latest checkpoint, or the given step). */
   static load(workdir: string, options: { step?: number; device?: Device } = {}): Predictor {
-    const file = path.join(workdir, 'config.json');
-    if (!fs.existsSync(file)) throw new Error(`${workdir} has no config.json: not a training workdir`);
-    const config = trainConfig(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>);
+    const config = readWorkdirConfig(workdir);
     if (config.mode !== 'classification') throw new Error(`${workdir} holds a ${config.mode} run; predict needs a fine-tuned classifier`);
     const task = tasks.getTask(config.dataset_name);
     const tokenizer = Tokenizer.load(config.vocab_filepath);
