@@ -103,8 +103,10 @@ int64_t exactInt(const Napi::CallbackInfo& info, size_t i, const Napi::Value& v,
   if (!v.IsNumber()) typeError(info, i, expected);
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!(std::trunc(d) == d && std::abs(d) <= 9007199254740991.0)) {
+    // Past 2^53 a JavaScript number is no longer an exact integer: 2^62 + 1 arrives as 2^62.
+    const char* why = std::trunc(d) == d ? " (an exact one: at most 2^53 - 1 in magnitude)" : "";
     throw Napi::TypeError::New(info.Env(), std::string(callContext().op) + ": argument " + std::to_string(i) + " must be " +
-                                               expected + ", got " + jsNumber(d));
+                                               expected + why + ", got " + jsNumber(d));
   }
   return static_cast<int64_t>(d);
 }

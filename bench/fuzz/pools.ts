@@ -71,6 +71,7 @@ export function fits(v: number | boolean, dtype: DT): boolean {
     case 'bfloat16':
       return !Number.isFinite(v) || Math.abs(v) < 3.3961e38;
     case 'float32':
+    case 'complex64':
       return !Number.isFinite(v) || Math.abs(v) < 3.4028235e38;
     default:
       return true;

@@ -114,7 +114,7 @@ function moe(r: FuzzRng): FuzzCase {
   const badSlot = fault('slot values') ? r.pick([T + 1, 2 ** 40, -1, -(2 ** 40)]) : undefined;
   const slots = slotType !== 'int64' ? `mk(${lit(slotShape)}, ${lit(slotType)})`
     : badSlot !== undefined ? `sm.full(${lit(slotShape)}, ${lit(badSlot)}, { dtype: "int64" })` : `mkIndex(${lit(slotShape)}, 0, ${T + 1})`;
-  const xShape = fault('token shape') ? r.pick([[G, T], [G + 1, T, H]]) : [G, T, H];
+  const xShape = fault('token shape') ? r.pick([[G, T], [G + 2, T, H]]) : [G, T, H]; // G + 2: never the bad slot table's G + 1
   const xType = fault('token dtype') ? r.pick(['int64', 'bool']) : dtype;
   const weightShape = fault('weight shape') ? r.pick([[1], [G, E], [G, E, C + 1], [G, E, C, 1]]) : [G, E, C];
   const yShape = fault('expert output shape') ? r.pick([[E, G * C + 1, H], [E + 1, G * C, H], [E, G * C]]) : [E, G * C, H];

@@ -119,7 +119,8 @@ export class CheckpointStore {
   save(step: number, parts: CheckpointParts): string {
     if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`CheckpointStore.save: step must be a non-negative integer, got ${step}`);
     const json = JSON.stringify(parts.state, null, 2);
-    if (typeof parts.state !== 'object' || parts.state === null || json === undefined) {
+    // An array would save and then fail to load (state.json holds an object): refused here instead.
+    if (typeof parts.state !== 'object' || parts.state === null || Array.isArray(parts.state) || json === undefined) {
       throw new TypeError('CheckpointStore.save: state must be a JSON-serialisable object');
     }
     if (INTEGRITY_KEY in parts.state) throw new TypeError(`CheckpointStore.save: the state field '${INTEGRITY_KEY}' is reserved for the checksums`);
