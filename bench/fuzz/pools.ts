@@ -42,7 +42,7 @@ export function isValidShape(shape: unknown, maxElements = 1 << 20): shape is nu
 
 /** Whether JavaScript data converts to a dtype: exactly for integral dtypes, IEEE rounding for floating ones. */
 export function fitsData(v: number | boolean, dtype: DT): boolean {
-  return FLOATS.includes(dtype) || fits(v, dtype);
+  return FLOATS.includes(dtype) || dtype.startsWith('complex') || fits(v, dtype);
 }
 
 /**

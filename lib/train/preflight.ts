@@ -24,7 +24,9 @@ function checkDevice(device: string): void {
  * so a config refused by it could never run.
  */
 export function minimumTrainingBytes(config: TrainConfig): { total: number; parameters: number; attention: number } {
-  const parameters = modelInfo(config).parameters.total;
+  // Fine-tuning keeps the encoder (its head is a few values per class); pre-training has its heads too.
+  const counts = modelInfo(config).parameters;
+  const parameters = config.mode === 'classification' ? counts.encoder : counts.total;
   const attentionLayers = config.model_arch === 'BERT' ? config.num_layers : config.num_attention_layers;
   const microBatch = Math.ceil(config.train_batch_size / config.gradient_accum_steps);
   const attention = attentionLayers > 0 ? microBatch * config.num_heads * config.max_seq_length ** 2 * 4 : 0;
