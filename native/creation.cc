@@ -92,7 +92,7 @@ Napi::Value arange(const Napi::CallbackInfo& info) {
   auto options = optionsArg(info, 3);
   at::Scalar start = scalarArg(info, 0), end = scalarArg(info, 1), step = scalarArg(info, 2);
   if (options.has_dtype()) {
-    // An integral range from fractional bounds would be truncated silently; the end only bounds it.
+    // An integral range whose values the dtype cannot hold would wrap (arange(0, 300) in uint8).
     const auto type = c10::typeMetaToScalarType(options.dtype());
     checkScalarFits(start, type, "arange start");
     checkScalarFits(step, type, "arange step");

@@ -1,8 +1,8 @@
 // The neural-network functions the models use.
+#include <limits>
+
 #include "args.h"
 #include "registry.h"
-
-#include <limits>
 
 // Fused attention arrived in libtorch 2.0; 1.13 (Debian's) lacks it and keeps the matmul path.
 #if __has_include(<ATen/ops/scaled_dot_product_attention.h>)

@@ -73,8 +73,6 @@ Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value usableCpuCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(usableCpus())); }
-
 Napi::Value cudaIsAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), at::hasCUDA() && at::getNumGPUs() > 0);
 }
@@ -177,7 +175,6 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   SM_DEFINE(exports, showConfig);
   SM_DEFINE(exports, getNumThreads);
   SM_DEFINE(exports, setNumThreads);
-  SM_DEFINE(exports, usableCpuCount);
   SM_DEFINE(exports, cudaIsAvailable);
   SM_DEFINE(exports, cudaDeviceCount);
   SM_DEFINE(exports, releaseFreeMemory);

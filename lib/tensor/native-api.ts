@@ -255,8 +255,6 @@ export interface NativeAddon {
   showConfig(): string;
   getNumThreads(): number;
   setNumThreads(n: number): void;
-  /** The CPUs this process may run on (its affinity); setNumThreads takes at most this many. */
-  usableCpuCount?(): number;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
