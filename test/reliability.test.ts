@@ -86,6 +86,16 @@ test('JavaScript values a dtype cannot hold are errors, not silent conversions',
   assert.equal(live(), before);
 });
 
+test('chunk of an empty dim into 2^31 pieces is refused at once (it never finished making them)', () => {
+  sm.tidy(() => {
+    const empty = sm.zeros([1, 4, 0, 2]);
+    const started = Date.now();
+    assert.throws(() => empty.chunk(2 ** 31, 2), /chunk: 2147483648 chunks of an empty dim would be as many empty tensors/);
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(empty.chunk(3, 2).length, 3, "torch's answer for a reasonable count stays");
+  });
+});
+
 test('backward refuses a gradient of another shape (libtorch summed it silently)', () => {
   sm.tidy(() => {
     const x = sm.ones([3]).requiresGrad_();

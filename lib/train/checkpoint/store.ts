@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { dispose, type Device, type Tensor } from '../../tensor';
-import { showValue } from '../../util/excerpt';
+import { excerpt, showValue } from '../../util/excerpt';
 import { makeDirs } from '../../util/files';
 import { CheckpointError, checkStateIntegrity, INTEGRITY_KEY, integrityFor, verifyTensorFile, type Integrity } from './integrity';
 import { DATA_CHECKSUM_KEY, fsyncDir, loadSafetensors, SafetensorsFormatError, saveSafetensors, writeAll, writeFileAtomic, type Safetensors } from './safetensors';
@@ -168,7 +168,7 @@ export class CheckpointStore {
     try {
       state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
     } catch (e) {
-      throw new CheckpointError(`checkpoint state ${stateFile} is unreadable: ${showValue((e as Error).message, 160)}`, stateFile);
+      throw new CheckpointError(`checkpoint state ${stateFile} is unreadable: ${excerpt((e as Error).message, 160)}`, stateFile);
     }
     if (typeof state !== 'object' || state === null || Array.isArray(state)) throw CheckpointError.at(stateFile, 'is not a JSON object');
     const fields = state as Record<string, unknown>;
