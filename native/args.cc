@@ -63,6 +63,15 @@ std::string describe(const at::Tensor& t) {
   return out.str();
 }
 
+std::string jsNumber(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  std::ostringstream out;
+  out.precision(17);
+  out << v;
+  return out.str();
+}
+
 bool isMissing(const Napi::CallbackInfo& info, size_t i) {
   return i >= info.Length() || info[i].IsUndefined() || info[i].IsNull();
 }
@@ -89,9 +98,24 @@ std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i) 
   return out;
 }
 
+namespace {
+// N-API turns NaN into 0, truncates 1.5 and saturates 1e20; none of them is the integer meant.
+int64_t exactInt(const Napi::CallbackInfo& info, size_t i, const Napi::Value& v, const char* expected) {
+  if (!v.IsNumber()) typeError(info, i, expected);
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(std::trunc(d) == d && std::abs(d) <= 9007199254740991.0)) {
+    // Past 2^53 a JavaScript number is no longer an exact integer: 2^62 + 1 arrives as 2^62.
+    const char* why = std::trunc(d) == d ? " (an exact one: at most 2^53 - 1 in magnitude)" : "";
+    throw Napi::TypeError::New(info.Env(), std::string(callContext().op) + ": argument " + std::to_string(i) + " must be " +
+                                               expected + why + ", got " + jsNumber(d));
+  }
+  return static_cast<int64_t>(d);
+}
+}  // namespace
+
 int64_t intArg(const Napi::CallbackInfo& info, size_t i) {
-  if (i >= info.Length() || !info[i].IsNumber()) typeError(info, i, "an integer");
-  return info[i].As<Napi::Number>().Int64Value();
+  if (i >= info.Length()) typeError(info, i, "an integer");
+  return exactInt(info, i, info[i], "an integer");
 }
 
 double doubleArg(const Napi::CallbackInfo& info, size_t i) {
@@ -114,9 +138,7 @@ std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i) {
   auto array = info[i].As<Napi::Array>();
   std::vector<int64_t> out(array.Length());
   for (uint32_t k = 0; k < array.Length(); ++k) {
-    Napi::Value v = array.Get(k);
-    if (!v.IsNumber()) typeError(info, i, "an array of integers");
-    out[k] = v.As<Napi::Number>().Int64Value();
+    out[k] = exactInt(info, i, array.Get(k), "an array of integers");
   }
   return out;
 }

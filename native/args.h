@@ -25,6 +25,7 @@ const char* dtypeName(at::ScalarType type);
 at::ScalarType dtypeFromCode(int32_t code);
 int32_t dtypeCode(at::ScalarType type);
 std::string describe(const at::Tensor& t);  // e.g. "float32[2, 3]"
+std::string jsNumber(double v);             // as JavaScript prints it: NaN, Infinity, 1e+20, 0.5
 
 // ---- reading arguments (each throws Napi::TypeError on a wrong JavaScript type) ----
 // The reference points into the tensor table: use it before wrap() adds new tensors.

@@ -40,6 +40,11 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
     throw std::invalid_argument("backward() without a gradient needs a tensor with one element, got " +
                                 describe(t));
   }
+  // libtorch would sum a gradient of a broadcastable shape down to the output's (PyTorch's Python
+  // front end refuses it): a [2] gradient for a scalar is a mistake, not a request to add.
+  if (gradient && !gradient->sizes().equals(t.sizes())) {
+    throw std::invalid_argument("the gradient must have the output's shape: expected " + describe(t) + ", got " + describe(*gradient));
+  }
   t.backward(gradient ? *gradient : at::Tensor(), boolArg(info, 2));
   return info.Env().Undefined();
 }
@@ -108,15 +113,16 @@ AutocastState getAutocast(bool cuda) {
 void setAutocastState(bool cuda, AutocastState s) {
 #if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4 || TORCH_VERSION_MAJOR >= 3
   auto type = cuda ? at::kCUDA : at::kCPU;
-  at::autocast::set_autocast_enabled(type, s.enabled);
   at::autocast::set_autocast_dtype(type, s.dtype);
+  at::autocast::set_autocast_enabled(type, s.enabled);
 #else
+  // The dtype first: when the device refuses it, nothing has changed yet.
   if (cuda) {
-    at::autocast::set_enabled(s.enabled);
     at::autocast::set_autocast_gpu_dtype(s.dtype);
+    at::autocast::set_enabled(s.enabled);
   } else {
-    at::autocast::set_cpu_enabled(s.enabled);
     at::autocast::set_autocast_cpu_dtype(s.dtype);
+    at::autocast::set_cpu_enabled(s.enabled);
   }
 #endif
 }
@@ -130,9 +136,20 @@ bool cudaDeviceArg(const Napi::CallbackInfo& info, size_t i) {
 // (device, dtype, enabled) -> the state before, to hand back to autocastExit.
 Napi::Value autocastEnter(const Napi::CallbackInfo& info) {
   bool cuda = cudaDeviceArg(info, 0);
+  // Arguments first: a throw after increment_nesting would leave the nesting count raised for good.
+  const at::ScalarType dtype = dtypeArg(info, 1);
+  const bool enabled = boolArg(info, 2);
+  if (dtype != at::kHalf && dtype != at::kBFloat16) throw std::invalid_argument("autocast dtype must be float16 or bfloat16");
   AutocastState previous = getAutocast(cuda);
+  // A dtype this libtorch refuses for the device (1.13's CPU autocast takes bfloat16 only) throws
+  // half way through: put the previous state back, or autocast stays on for the rest of the process.
+  try {
+    setAutocastState(cuda, {enabled, dtype});
+  } catch (...) {
+    setAutocastState(cuda, previous);
+    throw;
+  }
   at::autocast::increment_nesting();
-  setAutocastState(cuda, {boolArg(info, 2), dtypeArg(info, 1)});
   auto out = Napi::Object::New(info.Env());
   out.Set("enabled", Napi::Boolean::New(info.Env(), previous.enabled));
   out.Set("dtype", Napi::Number::New(info.Env(), dtypeCode(previous.dtype)));

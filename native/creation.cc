@@ -1,6 +1,7 @@
 // Tensor creation: from JavaScript buffers, constant fills, ranges and seeded random numbers.
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -8,6 +9,7 @@
 
 #include "args.h"
 #include "registry.h"
+#include "representable.h"
 
 namespace sm {
 namespace {
@@ -57,7 +59,10 @@ Napi::Value fromBuffer(const Napi::CallbackInfo& info) {
     auto* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
     std::memcpy(t.data_ptr(), bytes, array.ByteLength());
   }
-  if (target != source) t = t.to(target);
+  if (target != source) {
+    checkTensorFits(t, target);
+    t = t.to(target);
+  }
   if (!device.is_cpu()) t = t.to(device);
   return wrap(info.Env(), t);
 }
@@ -75,13 +80,26 @@ Napi::Value empty(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value full(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), at::full(intListArg(info, 0), scalarArg(info, 1), optionsArg(info, 2)));
+  auto options = optionsArg(info, 2);
+  at::Scalar value = scalarArg(info, 1);
+  // at::full infers the dtype from the value when none is given: the value fits that one.
+  if (options.has_dtype()) checkScalarFits(value, c10::typeMetaToScalarType(options.dtype()), "the fill value");
+  return wrap(info.Env(), at::full(intListArg(info, 0), value, options));
 }
 
 Napi::Value arange(const Napi::CallbackInfo& info) {
   // (start, end, step, dtype?, device?)
-  return wrap(info.Env(), at::arange(scalarArg(info, 0), scalarArg(info, 1), scalarArg(info, 2),
-                                     optionsArg(info, 3)));
+  auto options = optionsArg(info, 3);
+  at::Scalar start = scalarArg(info, 0), end = scalarArg(info, 1), step = scalarArg(info, 2);
+  if (options.has_dtype()) {
+    // An integral range whose values the dtype cannot hold would wrap (arange(0, 300) in uint8).
+    const auto type = c10::typeMetaToScalarType(options.dtype());
+    checkScalarFits(start, type, "arange start");
+    checkScalarFits(step, type, "arange step");
+    const double first = start.toDouble(), by = step.toDouble(), count = std::ceil((end.toDouble() - first) / by);
+    if (std::isfinite(count) && count >= 1) checkScalarFits(at::Scalar(first + (count - 1) * by), type, "arange's last value");
+  }
+  return wrap(info.Env(), at::arange(start, end, step, options));
 }
 
 Napi::Value eye(const Napi::CallbackInfo& info) {

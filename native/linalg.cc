@@ -2,6 +2,7 @@
 #include "args.h"
 #include "cpu_matmul.h"
 #include "registry.h"
+#include "representable.h"
 
 namespace sm {
 namespace {
@@ -15,15 +16,25 @@ Napi::Value bmm(const Napi::CallbackInfo& info) {
   return wrap(info.Env(), sm::bmm(tensorArg(info, 0), tensorArg(info, 1)));
 }
 
+// beta and alpha scale an input of any dtype; an integral one would wrap a scalar it cannot hold.
+std::pair<at::Scalar, at::Scalar> betaAlpha(const Napi::CallbackInfo& info, const at::Tensor& input) {
+  at::Scalar beta = scalarArg(info, 3), alpha = scalarArg(info, 4);
+  checkScalarOperand(input, beta);
+  checkScalarOperand(input, alpha);
+  return {beta, alpha};
+}
+
 Napi::Value baddbmm(const Napi::CallbackInfo& info) {
   // (input, batch1, batch2, beta, alpha)
-  const at::Scalar beta = scalarArg(info, 3), alpha = scalarArg(info, 4);
-  return wrap(info.Env(), sm::baddbmm(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2), beta.toDouble(), alpha.toDouble()));
+  const at::Tensor& input = tensorArg(info, 0);
+  auto [beta, alpha] = betaAlpha(info, input);
+  return wrap(info.Env(), sm::baddbmm(input, tensorArg(info, 1), tensorArg(info, 2), beta.toDouble(), alpha.toDouble()));
 }
 
 Napi::Value addmm(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), at::addmm(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2),
-                                    scalarArg(info, 3), scalarArg(info, 4)));
+  const at::Tensor& input = tensorArg(info, 0);
+  auto [beta, alpha] = betaAlpha(info, input);
+  return wrap(info.Env(), at::addmm(input, tensorArg(info, 1), tensorArg(info, 2), beta, alpha));
 }
 
 Napi::Value einsum(const Napi::CallbackInfo& info) {

@@ -10,16 +10,11 @@
 #include <numeric>
 #include <vector>
 
+#include "moe_checks.h"
 #include "moe_kernels.h"
 
 namespace sm::moe {
 namespace {
-
-void checkProbs(const at::Tensor& probs, int64_t capacity) {
-  TORCH_CHECK(probs.dim() == 3, "router probabilities must be [groups, tokens, experts], got ", probs.sizes());
-  TORCH_CHECK(at::isFloatingType(probs.scalar_type()), "router probabilities must be floating point");
-  TORCH_CHECK(capacity >= 1, "expert capacity must be at least 1, got ", capacity);
-}
 
 // NaN sorts last, so a diverged router cannot break the strict ordering the sorts rely on.
 template <class T>
@@ -28,22 +23,15 @@ inline double key(T v) {
   return std::isnan(d) ? -INFINITY : d;
 }
 
-void checkSlots(const at::Tensor& slotToken, int64_t G) {
-  TORCH_CHECK(slotToken.dim() == 3 && slotToken.scalar_type() == at::kLong,
-              "slot table must be int64 [groups, experts, capacity], got ", slotToken.sizes());
-  TORCH_CHECK(slotToken.size(0) == G, "slot table has ", slotToken.size(0), " groups, the tokens ", G);
-}
-
 }  // namespace
 
 Routing expertsChoose(const at::Tensor& probsIn, int64_t C) {
+  checkRouting(probsIn, /*expertsChoose=*/true, 1, C);
 #ifdef SM_WITH_CUDA
   if (probsIn.is_cuda()) return expertsChooseCuda(probsIn, C);
 #endif
-  checkProbs(probsIn, C);
   at::Tensor probs = probsIn.detach().contiguous();
   const int64_t G = probs.size(0), T = probs.size(1), E = probs.size(2);
-  TORCH_CHECK(C <= T, "experts-choose capacity ", C, " exceeds the ", T, " tokens of a group");
   at::Tensor slotToken = at::empty({G, E, C}, probs.options().dtype(at::kLong));
   int64_t* slots = slotToken.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, probs.scalar_type(), "expertsChoose", [&] {
@@ -75,13 +63,12 @@ Routing expertsChoose(const at::Tensor& probsIn, int64_t C) {
 }
 
 Routing tokensChoose(const at::Tensor& probsIn, int64_t K, int64_t C, bool batchPrioritized) {
+  checkRouting(probsIn, /*expertsChoose=*/false, K, C);
 #ifdef SM_WITH_CUDA
   if (probsIn.is_cuda()) return tokensChooseCuda(probsIn, K, C, batchPrioritized);
 #endif
-  checkProbs(probsIn, C);
   at::Tensor probs = probsIn.detach().contiguous();
   const int64_t G = probs.size(0), T = probs.size(1), E = probs.size(2);
-  TORCH_CHECK(K >= 1 && K <= E, "top-k routing needs 1 <= k <= ", E, ", got ", K);
   at::Tensor slotToken = at::full({G, E, C}, T, probs.options().dtype(at::kLong));
   at::Tensor fraction = at::zeros({G, E}, probs.options().dtype(at::kDouble));
   std::vector<int64_t> dispatched(G), filled(G);
@@ -139,13 +126,12 @@ Routing tokensChoose(const at::Tensor& probsIn, int64_t K, int64_t C, bool batch
 }
 
 at::Tensor gatherRows(const at::Tensor& xIn, const at::Tensor& slotToken, const Optional<at::Tensor>& scaleIn) {
+  checkGather(xIn, slotToken, scaleIn);
 #ifdef SM_WITH_CUDA
   if (xIn.is_cuda()) return gatherRowsCuda(xIn, slotToken, scaleIn);
 #endif
-  TORCH_CHECK(xIn.dim() == 3, "tokens must be [groups, tokens, hidden], got ", xIn.sizes());
   at::Tensor x = xIn.contiguous();
   const int64_t G = x.size(0), T = x.size(1), H = x.size(2);
-  checkSlots(slotToken, G);
   at::Tensor slots = slotToken.contiguous();
   const int64_t E = slots.size(1), C = slots.size(2);
   at::Tensor out = at::empty({E, G * C, H}, x.options());
@@ -180,15 +166,12 @@ at::Tensor gatherRows(const at::Tensor& xIn, const at::Tensor& slotToken, const 
 
 at::Tensor scatterRows(const at::Tensor& yIn, const at::Tensor& slotToken, const Optional<at::Tensor>& weightIn,
                        int64_t T, bool deterministic) {
+  checkScatter(yIn, slotToken, weightIn, T);
 #ifdef SM_WITH_CUDA
   if (yIn.is_cuda()) return scatterRowsCuda(yIn, slotToken, weightIn, T, deterministic);
 #endif
-  TORCH_CHECK(yIn.dim() == 3, "expert outputs must be [experts, groups·capacity, hidden], got ", yIn.sizes());
   at::Tensor slots = slotToken.contiguous();
   const int64_t G = slots.size(0), E = slots.size(1), C = slots.size(2);
-  checkSlots(slots, G);
-  TORCH_CHECK(yIn.size(0) == E && yIn.size(1) == G * C, "expert outputs ", yIn.sizes(), " do not match the slot table ",
-              slots.sizes());
   at::Tensor y = yIn.contiguous();
   const int64_t H = y.size(2);
   const int64_t* tok = slots.data_ptr<int64_t>();
@@ -237,12 +220,12 @@ at::Tensor scatterRows(const at::Tensor& yIn, const at::Tensor& slotToken, const
 }
 
 at::Tensor slotDot(const at::Tensor& aIn, const at::Tensor& yIn, const at::Tensor& slotToken) {
+  checkSlotDot(aIn, yIn, slotToken);
 #ifdef SM_WITH_CUDA
   if (aIn.is_cuda()) return slotDotCuda(aIn, yIn, slotToken);
 #endif
   at::Tensor a = aIn.contiguous(), y = yIn.contiguous(), slots = slotToken.contiguous();
   const int64_t G = a.size(0), T = a.size(1), H = a.size(2);
-  checkSlots(slots, G);
   const int64_t E = slots.size(1), C = slots.size(2);
   const auto accType = a.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor out = at::empty({G, E, C}, a.options().dtype(accType));

@@ -1,4 +1,6 @@
 // The neural-network functions the models use.
+#include <limits>
+
 #include "args.h"
 #include "cpu_linear.h"
 #include "registry.h"
@@ -17,10 +19,18 @@ Napi::Value linear(const Napi::CallbackInfo& info) {
   return wrap(info.Env(), sm::linear(tensorArg(info, 0), tensorArg(info, 1), optionalTensorArg(info, 2)));
 }
 
+// A probability, rate or epsilon outside its range gives NaN everywhere (or silently nothing).
+double checkedDouble(const Napi::CallbackInfo& info, size_t i, const char* what, double lo, double hi) {
+  const double v = doubleArg(info, i);
+  if (!(v >= lo && v <= hi)) throw std::invalid_argument(std::string(what) + " must be in [" + jsNumber(lo) + ", " + jsNumber(hi) + "], got " + jsNumber(v));
+  return v;
+}
+
 Napi::Value layerNorm(const Napi::CallbackInfo& info) {
   // (x, normalizedShape, weight?, bias?, eps)
+  const double eps = checkedDouble(info, 4, "epsilon", 0, std::numeric_limits<double>::max());
   return wrap(info.Env(), at::layer_norm(tensorArg(info, 0), intListArg(info, 1), optionalTensorArg(info, 2),
-                                         optionalTensorArg(info, 3), doubleArg(info, 4)));
+                                         optionalTensorArg(info, 3), eps));
 }
 
 Napi::Value gelu(const Napi::CallbackInfo& info) {
@@ -36,7 +46,7 @@ Napi::Value logSoftmax(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value dropout(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), at::dropout(tensorArg(info, 0), doubleArg(info, 1), boolArg(info, 2)));
+  return wrap(info.Env(), at::dropout(tensorArg(info, 0), checkedDouble(info, 1, "dropout probability", 0, 1), boolArg(info, 2)));
 }
 
 // (q, k, v, additiveMask?, dropoutP): softmax(q·kᵀ/√d + mask)·v in one fused kernel (flash,
@@ -44,7 +54,7 @@ Napi::Value dropout(const Napi::CallbackInfo& info) {
 Napi::Value scaledDotProductAttention(const Napi::CallbackInfo& info) {
 #if SM_HAS_SDPA
   return wrap(info.Env(), at::scaled_dot_product_attention(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2),
-                                                           optionalTensorArg(info, 3), doubleArg(info, 4), false));
+                                                           optionalTensorArg(info, 3), checkedDouble(info, 4, "dropout probability", 0, 1), false));
 #else
   throw std::runtime_error("scaled dot-product attention needs libtorch 2.0 or newer; this addon was built against " +
                            std::string(TORCH_VERSION));
@@ -67,7 +77,7 @@ int64_t reductionArg(const Napi::CallbackInfo& info, size_t i) {
 Napi::Value crossEntropy(const Napi::CallbackInfo& info) {
   // (logits, target, weight?, reduction, ignoreIndex, labelSmoothing)
   return wrap(info.Env(), at::cross_entropy_loss(tensorArg(info, 0), tensorArg(info, 1), optionalTensorArg(info, 2),
-                                                 reductionArg(info, 3), intArg(info, 4), doubleArg(info, 5)));
+                                                 reductionArg(info, 3), intArg(info, 4), checkedDouble(info, 5, "label smoothing", 0, 1)));
 }
 
 Napi::Value mseLoss(const Napi::CallbackInfo& info) {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <map>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -112,6 +113,38 @@ void adamwGroup(Group& grp, const AdamW& h, double weightDecay, int64_t step) {
   at::_foreach_addcdiv_(grp.p, grp.m, denom, -h.lr / h.bc1);
 }
 
+// A β of 1 divides by zero in the bias correction, a NaN rate or ε poisons every parameter: refused
+// before any parameter changes.
+void checkHyper(double lr, double beta1, double beta2, double eps, double weightDecay) {
+  auto fail = [](const char* what, double value, const char* expected) {
+    throw std::invalid_argument(std::string(what) + " must be " + expected + ", got " + jsNumber(value));
+  };
+  if (!(std::isfinite(lr) && lr >= 0)) fail("the learning rate", lr, "a finite number >= 0");
+  if (!(beta1 >= 0 && beta1 < 1)) fail("beta1", beta1, "in [0, 1)");
+  if (!(beta2 >= 0 && beta2 < 1)) fail("beta2", beta2, "in [0, 1)");
+  if (!(std::isfinite(eps) && eps > 0)) fail("epsilon", eps, "a finite number > 0");
+  if (!(std::isfinite(weightDecay) && weightDecay >= 0)) fail("the weight decay", weightDecay, "a finite number >= 0");
+}
+
+// The moments are updated in place next to the parameter: they must be separate memory of its
+// dtype and device (the fused loop reads all four through restrict pointers of one type).
+void checkMoments(size_t i, const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
+  for (const at::Tensor* t : {&m, &v}) {
+    if (t->scalar_type() != p.scalar_type() || t->device() != p.device()) {
+      throw std::invalid_argument("the moments of parameter " + std::to_string(i) + " " + describe(p) +
+                                  " must have its dtype and device, got " + describe(*t));
+    }
+  }
+  const at::Tensor* all[] = {&p, &g, &m, &v};
+  for (size_t a = 0; a < 4; ++a) {
+    for (size_t b = a + 1; b < 4; ++b) {
+      if (all[a]->numel() > 0 && all[a]->is_alias_of(*all[b])) {
+        throw std::invalid_argument("parameter " + std::to_string(i) + ", its gradient and its moments must not share memory");
+      }
+    }
+  }
+}
+
 Napi::Value adamwStep(const Napi::CallbackInfo& info) {
   auto params = tensorListArg(info, 0);
   auto m = tensorListArg(info, 1);
@@ -125,6 +158,7 @@ Napi::Value adamwStep(const Napi::CallbackInfo& info) {
     throw std::invalid_argument("adamwStep: params, moments and decay flags differ in length");
   }
   if (step < 1) throw std::invalid_argument("adamwStep: step counts from 1");
+  checkHyper(lr, beta1, beta2, eps, weightDecay);
   const double bc1 = 1 - std::pow(beta1, static_cast<double>(step));
   const double bc2 = 1 - std::pow(beta2, static_cast<double>(step));
   at::NoGradGuard noGrad;
@@ -136,6 +170,7 @@ Napi::Value adamwStep(const Napi::CallbackInfo& info) {
     if (!m[i].sizes().equals(p.sizes()) || !v[i].sizes().equals(p.sizes())) {
       throw std::invalid_argument("adamwStep: moment shapes do not match parameter " + std::to_string(i) + " " + describe(p));
     }
+    checkMoments(i, p, g, m[i], v[i]);
     const double decayFactor = decay[i] ? 1 - lr * weightDecay : 1;
     if (fusable(p, g, m[i], v[i])) {
       AdamW h{beta1, beta2, eps, bc1, bc2, lr, decayFactor};
@@ -183,6 +218,7 @@ Napi::Value gradNorm(const Napi::CallbackInfo& info) {
 Napi::Value clipGradNorm(const Napi::CallbackInfo& info) {
   auto params = tensorListArg(info, 0);
   double maxNorm = doubleArg(info, 1);
+  if (!(std::isfinite(maxNorm) && maxNorm > 0)) throw std::invalid_argument("maxNorm must be a finite number > 0, got " + jsNumber(maxNorm));
   double norm = isMissing(info, 2) ? globalNorm(params) : doubleArg(info, 2);
   if (std::isfinite(norm) && norm > maxNorm) {
     at::NoGradGuard noGrad;

@@ -2,6 +2,7 @@
 // in-place updates that parameter code needs.
 #include "args.h"
 #include "registry.h"
+#include "representable.h"
 
 namespace sm {
 namespace {
@@ -19,10 +20,12 @@ namespace {
     return wrap(info.Env(), expr);                          \
   }
 
+// An integral result type would wrap a scalar it cannot hold (int32 + 2^40 gives int32 + 0).
 #define SM_BINARY_SCALAR(name, expr)                        \
   Napi::Value name(const Napi::CallbackInfo& info) {        \
     const at::Tensor& a = tensorArg(info, 0);                    \
     at::Scalar s = scalarArg(info, 1);                      \
+    checkScalarOperand(a, s);                               \
     return wrap(info.Env(), expr);                          \
   }
 
@@ -96,6 +99,8 @@ Napi::Value clamp(const Napi::CallbackInfo& info) {
   Optional<at::Scalar> lo, hi;
   if (!isMissing(info, 1)) lo = scalarArg(info, 1);
   if (!isMissing(info, 2)) hi = scalarArg(info, 2);
+  if (lo) checkScalarOperand(a, *lo);
+  if (hi) checkScalarOperand(a, *hi);
   return wrap(info.Env(), at::clamp(a, lo, hi));
 }
 
@@ -104,16 +109,26 @@ Napi::Value where(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value addcmul(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), at::addcmul(tensorArg(info, 0), tensorArg(info, 1), tensorArg(info, 2), scalarArg(info, 3)));
+  const at::Tensor& a = tensorArg(info, 0);
+  at::Scalar value = scalarArg(info, 3);
+  checkScalarOperand(a, value);
+  return wrap(info.Env(), at::addcmul(a, tensorArg(info, 1), tensorArg(info, 2), value));
 }
 
-SM_IN_PLACE(addInPlace, a.add_(tensorArg(info, 1), scalarArg(info, 2)))
+// A scalar for an in-place update of `a`, checked against a's dtype (the result keeps it).
+at::Scalar scalarInto(const at::Tensor& a, const Napi::CallbackInfo& info, size_t i) {
+  at::Scalar s = scalarArg(info, i);
+  checkScalarFits(s, a.scalar_type(), "the value");
+  return s;
+}
+
+SM_IN_PLACE(addInPlace, a.add_(tensorArg(info, 1), scalarInto(a, info, 2)))
 SM_IN_PLACE(mulInPlace, a.mul_(tensorArg(info, 1)))
-SM_IN_PLACE(mulScalarInPlace, a.mul_(scalarArg(info, 1)))
+SM_IN_PLACE(mulScalarInPlace, a.mul_(scalarInto(a, info, 1)))
 SM_IN_PLACE(copyInPlace, a.copy_(tensorArg(info, 1)))
 SM_IN_PLACE(zeroInPlace, a.zero_())
-SM_IN_PLACE(fillInPlace, a.fill_(scalarArg(info, 1)))
-SM_IN_PLACE(maskedFillInPlace, a.masked_fill_(tensorArg(info, 1), scalarArg(info, 2)))
+SM_IN_PLACE(fillInPlace, a.fill_(scalarInto(a, info, 1)))
+SM_IN_PLACE(maskedFillInPlace, a.masked_fill_(tensorArg(info, 1), scalarInto(a, info, 2)))
 
 }  // namespace
 

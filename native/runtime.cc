@@ -6,8 +6,14 @@
 #endif
 #include <ATen/Version.h>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "args.h"
 #include "cpu_linear.h"
@@ -48,9 +54,24 @@ Napi::Value getNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), at::get_num_threads());
 }
 
+// The CPUs this process may run on (its affinity mask, which containers and taskset narrow).
+int64_t usableCpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// More threads than CPUs only slows libtorch down, and OpenMP starts them all: 10^5 never finish
+// starting and 10^9 make libgomp abort the process on its next parallel region, out of memory.
 Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
   int64_t n = intArg(info, 0);
-  if (n < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n));
+  const int64_t limit = usableCpus();
+  if (n < 1 || n > limit) {
+    throw std::invalid_argument("thread count must be between 1 and " + std::to_string(limit) +
+                                " (the CPUs this process can run on), got " + std::to_string(n));
+  }
   at::set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }

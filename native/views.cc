@@ -1,6 +1,7 @@
 // Shape changes, views, indexing, joining and moving tensors between dtypes and devices.
 #include "args.h"
 #include "registry.h"
+#include "representable.h"
 
 namespace sm {
 namespace {
@@ -56,7 +57,10 @@ Napi::Value indexAdd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value maskedFill(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), tensorArg(info, 0).masked_fill(tensorArg(info, 1), scalarArg(info, 2)));
+  const at::Tensor& t = tensorArg(info, 0);
+  at::Scalar value = scalarArg(info, 2);
+  checkScalarFits(value, t.scalar_type(), "the fill value");
+  return wrap(info.Env(), t.masked_fill(tensorArg(info, 1), value));
 }
 
 Napi::Value cat(const Napi::CallbackInfo& info) {
@@ -75,8 +79,18 @@ Napi::Value split(const Napi::CallbackInfo& info) {
   return wrapList(info.Env(), t.split(intArg(info, 1), dim));
 }
 
+// libtorch splits an empty dim into `chunks` empty tensors: chunk(2^31) there never finishes
+// making them (nor does JavaScript, holding their handles).
+constexpr int64_t kMaxEmptyChunks = 1 << 16;
+
 Napi::Value chunk(const Napi::CallbackInfo& info) {
-  return wrapList(info.Env(), tensorArg(info, 0).chunk(intArg(info, 1), intArg(info, 2)));
+  const at::Tensor& t = tensorArg(info, 0);
+  const int64_t chunks = intArg(info, 1), dim = intArg(info, 2);
+  if (t.dim() > 0 && chunks > kMaxEmptyChunks && t.size(at::maybe_wrap_dim(dim, t.dim())) == 0) {
+    throw std::invalid_argument("chunk: " + std::to_string(chunks) + " chunks of an empty dim would be as many empty tensors (at most " +
+                                std::to_string(kMaxEmptyChunks) + ")");
+  }
+  return wrapList(info.Env(), t.chunk(chunks, dim));
 }
 
 Napi::Value contiguous(const Napi::CallbackInfo& info) {

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Command, InvalidArgumentError } from 'commander';
+import { printable } from '../util/excerpt';
 import { nonNegativeInt, positiveInt, positiveNumber } from './args';
 import { registerBenchCommands } from './bench';
 import { doctorReport, formatDoctor } from './doctor';
@@ -188,7 +189,8 @@ if (require.main === module) {
   Promise.resolve()
     .then(async () => buildProgram().parseAsync((await import('./train')).translateOriginalFlags(process.argv)))
     .catch((error: unknown) => {
-      console.error(`sparse-mixer: ${error instanceof Error ? error.message : String(error)}`);
+      // Messages can quote files and arguments: nothing in them may drive the terminal.
+      console.error(printable(`sparse-mixer: ${error instanceof Error ? error.message : String(error)}`));
       process.exitCode = 1;
     });
 }

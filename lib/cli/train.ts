@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { PRESET_NAMES } from '../model';
 import { finetune, parseOverrides, pretrain, trainConfig, type RunResult, type TrainConfig } from '../train';
+import { showValue } from '../util/excerpt';
 
 /** The configs shipped in configs/ (compiled to dist/configs). */
 function builtinConfig(name: string): Record<string, unknown> | undefined {
@@ -19,15 +20,39 @@ export function loadConfigSource(spec: string): Record<string, unknown> {
   if (!fs.existsSync(spec)) {
     throw new Error(`--config ${spec}: not a built-in config (pretraining, classification), a preset (${PRESET_NAMES.join(', ')}) or a file`);
   }
-  if (spec.endsWith('.json')) return JSON.parse(fs.readFileSync(spec, 'utf8')) as Record<string, unknown>;
-  const loaded = require(path.resolve(spec)) as { getConfig?: () => Record<string, unknown>; default?: Record<string, unknown> } & Record<string, unknown>;
-  return loaded.getConfig ? loaded.getConfig() : (loaded.default ?? loaded);
+  if (fs.statSync(spec).isDirectory()) throw new Error(`--config ${spec}: is a folder, not a config file`);
+  if (spec.endsWith('.json')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(fs.readFileSync(spec, 'utf8'));
+    } catch (e) {
+      throw new Error(`--config ${spec}: not valid JSON (${showValue((e as Error).message, 120)})`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`--config ${spec}: not a JSON object of config fields`);
+    return json as Record<string, unknown>;
+  }
+  let loaded: { getConfig?: () => Record<string, unknown>; default?: Record<string, unknown> } & Record<string, unknown>;
+  try {
+    loaded = require(path.resolve(spec)) as typeof loaded;
+  } catch (e) {
+    throw new Error(`--config ${spec}: cannot load it as a JavaScript config module (${showValue((e as Error).message.split('\n')[0], 160)})`);
+  }
+  const config = typeof loaded.getConfig === 'function' ? loaded.getConfig() : (loaded.default ?? loaded);
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new Error(`--config ${spec}: the module gives no config object`);
+  return config;
 }
 
 export function resolveTrainConfig(spec: string, vocab: string | undefined, overrides: readonly string[]): TrainConfig {
-  const values = { ...loadConfigSource(spec), ...parseOverrides(overrides) };
+  const source = loadConfigSource(spec);
+  const values = { ...source, ...parseOverrides(overrides) };
   if (vocab) values['vocab_filepath'] = vocab;
-  return trainConfig(values);
+  try {
+    return trainConfig(values);
+  } catch (e) {
+    // A bad value from a config file is named with the file it came from.
+    const fromFile = fs.existsSync(spec) && !builtinConfig(spec) && !PRESET_NAMES.includes(spec);
+    throw fromFile ? new Error(`--config ${spec}: ${(e as Error).message}`) : e;
+  }
 }
 
 /**

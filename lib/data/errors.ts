@@ -1,4 +1,5 @@
 // Errors about input data say what is wrong and where: file and line.
+import { excerpt } from '../util/excerpt';
 
 export class DataError extends Error {
   constructor(
@@ -6,7 +7,9 @@ export class DataError extends Error {
     readonly file?: string,
     readonly line?: number,
   ) {
-    super(file === undefined ? message : `${file}${line === undefined ? '' : `:${line}`}: ${message}`);
+    // Messages quote data (cells, paths): escaped, so a binary file cannot drive the terminal.
+    const where = file === undefined ? '' : `${excerpt(file, 500)}${line === undefined ? '' : `:${line}`}: `;
+    super(`${where}${excerpt(message, 1000)}`);
     this.name = 'DataError';
   }
 }

@@ -23,7 +23,10 @@ export class Rng {
       const next = splitmix32(seed ^ Math.floor(seed / 2 ** 32));
       this.s = Uint32Array.from([next(), next(), next(), next()]);
     } else {
-      if (!Array.isArray(seed) || seed.length !== 4) throw new TypeError('Rng state must be four 32-bit integers');
+      // Uint32Array.from would take 1.5 as 1 and -1 as 2^32 - 1: a state that was never saved.
+      if (!Array.isArray(seed) || seed.length !== 4 || !seed.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32)) {
+        throw new TypeError('Rng state must be four 32-bit unsigned integers');
+      }
       this.s = Uint32Array.from(seed);
     }
     if (this.s.every((w) => w === 0)) this.s[0] = 1; // the all-zero state is a fixed point

@@ -1,7 +1,9 @@
 // SentencePiece tokenizers (REFERENCE §3): [CLS], [SEP] and [MASK] are looked up by piece, the pad
 // id is the model's, no BOS/EOS are added. Encoding of batches runs off the JavaScript thread.
 import * as fs from 'fs';
+import * as os from 'os';
 import { N } from '../tensor/native';
+import { showValue } from '../util/excerpt';
 import { DataError } from './errors';
 
 export const SPECIAL_PIECES = { cls: '[CLS]', sep: '[SEP]', mask: '[MASK]' } as const;
@@ -73,6 +75,13 @@ export class Tokenizer {
   }
 
   decode(ids: ArrayLike<number>): string {
+    // Int32Array.from would turn 1.5 into 1, NaN into 0 and 2^31 into -2^31 without a word.
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new RangeError(`decode: ids[${i}] is ${String(id)}, not an id of this vocabulary [0, ${this.vocabSize})`);
+      }
+    }
     return N.spDecode(this.handle, Int32Array.from(ids));
   }
 
@@ -116,8 +125,18 @@ export interface TrainTokenizerOptions {
  * need: pad 0, unk 1, [CLS] 2, [SEP] 3, [MASK] 4, no BOS/EOS. Returns the serialized model.
  */
 export async function trainTokenizer(sentences: readonly string[], options: TrainTokenizerOptions): Promise<Uint8Array> {
-  const o = { modelType: 'bpe', characterCoverage: 0.9995, maxSentences: 1_000_000, maxSentenceLength: 8192, threads: 2, ...options };
-  if (!Number.isInteger(o.vocabSize) || o.vocabSize < 8) throw new RangeError(`vocabSize must be an integer >= 8, got ${o.vocabSize}`);
+  const o = { modelType: 'bpe', characterCoverage: 0.9995, maxSentences: 1_000_000, maxSentenceLength: 8192, threads: Math.min(2, os.availableParallelism()), ...options };
+  // The options become SentencePiece flags in one string: anything but these values could smuggle in
+  // more flags, and SentencePiece starts as many threads as it is told.
+  if (!Number.isSafeInteger(o.vocabSize) || o.vocabSize < 8) throw new RangeError(`vocabSize must be an integer >= 8, got ${o.vocabSize}`);
+  if (o.modelType !== 'bpe' && o.modelType !== 'unigram') throw new RangeError(`modelType must be 'bpe' or 'unigram', got ${showValue(o.modelType)}`);
+  if (!(typeof o.characterCoverage === 'number' && o.characterCoverage > 0 && o.characterCoverage <= 1)) throw new RangeError(`characterCoverage must be in (0, 1], got ${showValue(o.characterCoverage)}`);
+  for (const key of ['maxSentences', 'maxSentenceLength'] as const) {
+    if (!Number.isSafeInteger(o[key]) || o[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${showValue(o[key])}`);
+  }
+  if (!Number.isSafeInteger(o.threads) || o.threads < 1 || o.threads > os.availableParallelism()) {
+    throw new RangeError(`threads must be an integer from 1 to ${os.availableParallelism()} (the CPUs available), got ${showValue(o.threads)}`);
+  }
   const usable = sentences.filter((s) => s.trim() !== '');
   if (usable.length === 0) throw new DataError('no sentences to train a vocabulary on');
   const args = [

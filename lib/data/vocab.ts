@@ -5,6 +5,7 @@ import * as path from 'path';
 import { CorpusStream } from './corpus';
 import { documentLines } from './pretraining';
 import { Tokenizer, trainTokenizer } from './tokenizer';
+import { makeDirs } from '../util/files';
 
 export interface VocabOptions {
   corpus: string[];
@@ -36,7 +37,7 @@ export async function trainVocab(o: VocabOptions, log: (line: string) => void): 
     maxSentences: o.maxSentences,
   });
   Tokenizer.load(bytes).dispose(); // checks the special pieces and the pad id
-  fs.mkdirSync(path.dirname(path.resolve(o.output)), { recursive: true });
+  makeDirs(path.dirname(path.resolve(o.output)));
   const partial = `${o.output}.partial-${process.pid}`;
   fs.writeFileSync(partial, bytes);
   fs.renameSync(partial, o.output); // never leave a half-written model behind

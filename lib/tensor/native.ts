@@ -14,6 +14,9 @@ export function defaultThreadCount(): number {
     if (!Number.isInteger(n) || n < 1) {
       throw new Error(`${THREADS_ENV} must be a positive integer, got '${fromEnv}'`);
     }
+    if (n > os.availableParallelism()) {
+      throw new Error(`${THREADS_ENV} must be at most ${os.availableParallelism()} (the CPUs this process can run on), got '${fromEnv}'`);
+    }
     return n;
   }
   return os.availableParallelism();

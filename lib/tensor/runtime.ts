@@ -1,5 +1,6 @@
 // Process-wide settings and what this installation runs on (for `sparse-mixer doctor`).
 import * as fs from 'fs';
+import * as os from 'os';
 import { loadAddon, readBuildRecord } from './binding';
 import { N, THREADS_ENV } from './native';
 import type { MallocTuning, NativeHeapStats } from './native-api';
@@ -10,8 +11,10 @@ export function getNumThreads(): number {
   return N.getNumThreads();
 }
 
+/** At most the CPUs this process may run on: more only slow libtorch down, and far more exhaust memory. */
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: expected a positive integer, got ${n}`);
+  const limit = os.availableParallelism();
+  if (!Number.isInteger(n) || n < 1 || n > limit) throw new RangeError(`setNumThreads: expected an integer from 1 to ${limit} (the CPUs available), got ${n}`);
   N.setNumThreads(n);
 }
 

@@ -1,10 +1,11 @@
 // The Tensor class: a thin handle on a native libtorch tensor.
 import { inspect } from 'util';
 import { checkDevice, type Device } from './device';
-import { dtypeCode, dtypeFromCode, viewAs, type DType, type TypedArray } from './dtype';
+import { DTYPES, dtypeCode, dtypeFromCode, viewAs, type DType, type TypedArray } from './dtype';
 import { adopt, release, type Owned } from './lifetime';
 import { N } from './native';
 import type { Handle } from './native-api';
+import { showValue } from '../util/excerpt';
 
 export type Operand = Tensor | number;
 export type NestedArray<T> = T | NestedArray<T>[];
@@ -159,6 +160,9 @@ export class Tensor implements Owned {
   to(target: DType | Device): Tensor {
     if (typeof target !== 'string') throw new TypeError(`to: expected a dtype or a device, got ${describeValue(target)}`);
     if (target === 'cpu' || target === 'meta' || target.startsWith('cuda')) return Tensor._wrap(N.toDevice(this.handle, checkDevice(target)));
+    if (!(DTYPES as readonly string[]).includes(target)) {
+      throw new TypeError(`to: ${showValue(target)} is neither a dtype (${DTYPES.join(', ')}) nor a device ('cpu', 'cuda', 'cuda:N', 'meta')`);
+    }
     return Tensor._wrap(N.toDtype(this.handle, dtypeCode(target as DType)));
   }
   float(): Tensor {

@@ -1,6 +1,7 @@
 // The training config (REFERENCE §4 and the original's config files): one flat object of model
 // and training fields, like the original's ConfigDict, so `--config.FIELD=VALUE` reaches any of them.
 import { MODEL_SCHEMA, presetConfig, type ModelConfig } from '../model';
+import { showValue } from '../util/excerpt';
 import { checkValue, parseValue, resolve, suggest, type Schema } from '../util/schema';
 
 export const TRAIN_SCHEMA: Schema = {
@@ -18,9 +19,9 @@ export const TRAIN_SCHEMA: Schema = {
   num_train_epochs: { type: { kind: 'number', min: 0 }, default: 5, doc: 'fine-tuning epochs: steps = examples · epochs // batch' },
   weight_decay: { type: { kind: 'number', min: 0 }, default: 0.01, doc: 'AdamW decoupled weight decay' },
   exclude_bias_and_norm_from_decay: { type: { kind: 'boolean' }, default: false, doc: 'no decay on biases and LayerNorm parameters (the reference decays all)' },
-  adam_beta1: { type: { kind: 'number', min: 0, max: 1 }, default: 0.9, doc: 'AdamW β1' },
-  adam_beta2: { type: { kind: 'number', min: 0, max: 1 }, default: 0.999, doc: 'AdamW β2' },
-  adam_epsilon: { type: { kind: 'number', min: 0 }, default: 1e-6, doc: 'AdamW ε' },
+  adam_beta1: { type: { kind: 'number', min: 0, max: 1, exclusiveMax: true }, default: 0.9, doc: 'AdamW β1 (1 would divide by zero in the bias correction)' },
+  adam_beta2: { type: { kind: 'number', min: 0, max: 1, exclusiveMax: true }, default: 0.999, doc: 'AdamW β2' },
+  adam_epsilon: { type: { kind: 'number', min: 0, exclusiveMin: true }, default: 1e-6, doc: 'AdamW ε' },
   clipped_grad_norm: { type: { kind: 'number', min: 0 }, default: 0, doc: 'global gradient-norm clipping (0: off)' },
   gradient_accum_steps: { type: { kind: 'int', min: 1 }, default: 1, doc: 'split each batch into this many parts and accumulate' },
   save_checkpoints_steps: { type: { kind: 'int', min: 1 }, default: 20000, doc: 'checkpoint cadence' },
@@ -36,7 +37,7 @@ export const TRAIN_SCHEMA: Schema = {
   data_dir: { type: { kind: 'string' }, default: '', doc: 'folder holding the task folder (e.g. ../shared/data/glue/RTE for glue/rte: give ../shared/data)' },
   skip_bad_rows: { type: { kind: 'boolean' }, default: false, doc: 'skip malformed data rows (counted and reported) instead of stopping' },
   init_checkpoint_dir: { type: { kind: 'string' }, default: '', doc: 'pre-training workdir or checkpoint whose encoder starts fine-tuning' },
-  device: { type: { kind: 'string' }, default: 'cpu', doc: "'cpu', 'cuda' or 'cuda:N'" },
+  device: { type: { kind: 'string', pattern: /^(cpu|cuda(:\d+)?)$/, what: "'cpu', 'cuda' or 'cuda:N'" }, default: 'cpu', doc: "'cpu', 'cuda' or 'cuda:N'" },
   precision: { type: { kind: 'enum', values: ['float32', 'bfloat16', 'float64'] }, default: 'float32', doc: 'bfloat16 autocast on CUDA (router always float32); float64 for exactness checks' },
   batch_size_scope: { type: { kind: 'enum', values: ['global', 'per_rank'] }, default: 'global', doc: 'on several processes: train_batch_size is the global batch, split over the ranks (the same run as one process), or each rank\'s share' },
   expert_parallel_size: { type: { kind: 'int', min: 1 }, default: 1, doc: 'ranks over which each MoE layer\'s experts are spread (divides num_experts and the world size); 1: every rank holds every expert' },
@@ -91,7 +92,7 @@ export function trainConfig(values: Record<string, unknown>): TrainConfig {
   const unknown = Object.keys(values).filter((k) => !ALL_KEYS.includes(k));
   if (unknown.length) {
     throw new Error(
-      `invalid config: ${unknown.map((k) => `unknown key '${k}'${suggest(k, ALL_KEYS) ? ` (did you mean '${suggest(k, ALL_KEYS)}'?)` : ''}`).join('; ')}`,
+      `invalid config: ${unknown.map((k) => `unknown key ${showValue(k)}${suggest(k, ALL_KEYS) ? ` (did you mean '${suggest(k, ALL_KEYS)}'?)` : ''}`).join('; ')}`,
     );
   }
   const trainValues = Object.fromEntries(Object.entries(values).filter(([k]) => TRAIN_KEYS.includes(k)));
@@ -106,15 +107,16 @@ export function parseOverrides(pairs: readonly string[]): Record<string, unknown
   const out: Record<string, unknown> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`override '${pair}' is not key=value`);
+    if (eq <= 0) throw new Error(`override ${showValue(pair)} is not key=value`);
     const key = pair.slice(0, eq);
     const spec = TRAIN_SCHEMA[key] ?? MODEL_SCHEMA[key];
     if (!spec) {
       const near = suggest(key, ALL_KEYS);
-      throw new Error(`unknown config key '${key}'${near ? ` (did you mean '${near}'?)` : ''}`);
+      throw new Error(`unknown config key ${showValue(key)}${near ? ` (did you mean '${near}'?)` : ''}`);
     }
-    const value = parseValue(pair.slice(eq + 1), spec.type);
-    const problem = checkValue(value, spec.type);
+    const text = pair.slice(eq + 1);
+    const value = parseValue(text, spec.type);
+    const problem = checkValue(value, spec.type, text);
     if (problem) throw new Error(`${key} ${problem}`);
     out[key] = value;
   }

@@ -10,7 +10,9 @@ import type { TrainConfig } from './config';
 import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
 import { computeTaskMetrics, MetricAccumulator } from './metrics';
 import { evaluateSplit } from './parallel-step';
+import { preflight } from './preflight';
 import { forwardIn, globalBatchSize, placeModel, stepParts, withTokenizer } from './pretrain';
+import { checkFinetuningData } from './training-state';
 
 /** Where the shuffled pass over the training examples stands. */
 interface FinetuneDataState {
@@ -59,6 +61,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   const trainRows = readSplit('train');
   const evalRows = readSplit(task.evalSplit);
   const { config, tokenizer } = withTokenizer(raw);
+  preflight(config);
   prepareWorkdir(options.workdir, config, options.force);
   const [train, evalSet] = [await encodeTaskExamples(trainRows, tokenizer, config.max_seq_length), await encodeTaskExamples(evalRows, tokenizer, config.max_seq_length)];
   tokenizer.dispose();
@@ -74,7 +77,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   const warmup = Math.round(totalSteps * config.warmup_proportion);
   const schedule = { base: config.learning_rate, warmupSteps: warmup, decaySteps: Math.max(1, totalSteps - warmup), kind: config.schedule };
   const evalEvery = config.eval_frequency > 0 ? config.eval_frequency : Math.ceil((0.1 * totalSteps) / 10) * 10;
-  const resumed = trainer.resume();
+  const resumed = trainer.resume(checkFinetuningData);
   if (!resumed && config.init_checkpoint_dir) trainer.log(`initialised the encoder from ${loadPretrainedEncoder(model, config.init_checkpoint_dir)}`);
   let data: FinetuneDataState = resumed?.data ?? { epoch: 0, position: 0, epochRng: new Rng(config.seed).getState() };
   let epoch = epochOrder(train.length, data.epochRng);

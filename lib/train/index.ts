@@ -8,4 +8,5 @@ export { NonFiniteLossError, type RunOptions, type RunResult } from './loop';
 export * as checkpoint from './checkpoint';
 export * as metrics from './metrics';
 export * as summaries from './summaries';
-export { Embedder, Predictor, acceptsAnyWidth, readWorkdirConfig, type InferenceOptions, type ModelInput, type Prediction, type RoutingGroups } from './predict';
+export { Embedder, Predictor, acceptsAnyWidth, type InferenceOptions, type ModelInput, type Prediction, type RoutingGroups } from './predict';
+export { readWorkdirConfig } from './workdir';

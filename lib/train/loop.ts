@@ -1,19 +1,18 @@
 // What pre-training and fine-tuning runs share: the workdir and its config, checkpoints with the
 // full training state, the optimizer step, signals, non-finite losses and progress output.
-import * as fs from 'fs';
 import * as path from 'path';
 import { getWorld, ParallelTraining, type CommStats } from '../distributed';
 import type { ModelOutput } from '../model';
 import type { Module } from '../nn';
 import { dispose, getRngState, manualSeed, optim, setRngState, tensor, tidy, type Device } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
-import { TRAIN_SCHEMA, type TrainConfig } from './config';
-import { MODEL_SCHEMA } from '../model';
+import type { TrainConfig } from './config';
 import { MOE_AVERAGES } from './metrics';
 import { AdamW } from './optimizer';
 import { globalLoss, moeSums, partLoss, reduceParts, type LocalPart, type PartShare } from './parallel-step';
 import { learningRate, type ScheduleOptions } from './schedule';
 import { Summaries } from './summaries';
+import { checkTrainingState, type DataStateCheck } from './training-state';
 
 export interface RunOptions {
   workdir: string;
@@ -40,32 +39,8 @@ export interface RunResult {
 
 export class NonFiniteLossError extends Error {}
 
-/** Creates the workdir, or checks that it holds a run of this very config. */
-function configDefault(key: string): unknown {
-  return (TRAIN_SCHEMA[key] ?? MODEL_SCHEMA[key])?.default;
-}
-
-export function prepareWorkdir(workdir: string, config: TrainConfig, force = false): void {
-  fs.mkdirSync(workdir, { recursive: true });
-  if ((getWorld()?.rank ?? 0) !== 0) return; // on several processes, rank 0 keeps the workdir
-  const file = path.join(workdir, 'config.json');
-  if (fs.existsSync(file)) {
-    const previous = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    const current: Record<string, unknown> = { ...config };
-    // A key the saved config lacks came with a newer version; at its default it changes nothing.
-    const saved = (k: string) => (k in previous ? previous[k] : configDefault(k));
-    const differing = Object.keys({ ...previous, ...current }).filter((k) => JSON.stringify(saved(k)) !== JSON.stringify(current[k]));
-    if (differing.length && !force) {
-      throw new Error(
-        `${workdir} holds a run with a different config (${differing.slice(0, 6).map((k) => `${k}: ${JSON.stringify(saved(k))} -> ${JSON.stringify(current[k])}`).join(', ')}). ` +
-          'Use another workdir, or --force to continue it with the new config.',
-      );
-    }
-  }
-  const partial = `${file}.partial-${process.pid}`;
-  fs.writeFileSync(partial, JSON.stringify(config, null, 2));
-  fs.renameSync(partial, file);
-}
+// The workdir's config.json lives in workdir.ts (absolute paths, validation naming file and field).
+export { prepareWorkdir } from './workdir';
 
 /** The training state a checkpoint carries besides parameters and optimizer moments. */
 export interface TrainingState<D> {
@@ -94,8 +69,8 @@ function restoreRng(base64: string, device: Device): void {
 }
 
 /** Summaries written by rank 0 only; the other ranks' calls do nothing. */
-type SummaryWriter = Pick<Summaries, 'log' | 'close'>;
-const NO_SUMMARIES: SummaryWriter = { log: () => {}, close: () => {} };
+type SummaryWriter = Pick<Summaries, 'log' | 'close' | 'dropAfter'>;
+const NO_SUMMARIES: SummaryWriter = { log: () => {}, close: () => {}, dropAfter: () => {} };
 
 export class Trainer<D> {
   readonly optimizer: AdamW;
@@ -153,11 +128,14 @@ export class Trainer<D> {
     if (this.isLeader) (this.options.log ?? ((l: string) => console.error(l)))(line);
   }
 
-  /** Restores the latest checkpoint of the workdir, if any; returns its training state. */
-  resume(): TrainingState<D> | undefined {
-    if (this.parallel) return this.resumeParallel(this.parallel);
-    if (!this.store.latest()) return undefined;
-    const ckpt = this.store.load(undefined, { device: this.config.device as never });
+  /**
+   * Restores the newest intact checkpoint of the workdir, if any (a damaged newer one is skipped with
+   * a logged note), and drops metrics logged after it; returns its training state.
+   */
+  resume(checkData?: DataStateCheck): TrainingState<D> | undefined {
+    if (this.parallel) return this.resumeParallel(this.parallel, checkData);
+    const ckpt = this.newestValid(checkData);
+    if (!ckpt) return undefined;
     const state = ckpt.state as TrainingState<D>;
     try {
       this.model.loadStateDict(ckpt.params);
@@ -173,6 +151,13 @@ export class Trainer<D> {
     return state;
   }
 
+  /** The newest checkpoint that loads and validates (rank 0 alone reads on several processes). */
+  private newestValid(checkData?: DataStateCheck) {
+    const ckpt = this.store.loadLatestValid({ device: this.config.device as never, validate: (c, dir) => checkTrainingState(c, dir, checkData), onNote: (note) => this.log(note) });
+    this.summaries.dropAfter(ckpt?.step ?? -1);
+    return ckpt;
+  }
+
   /** What resuming on another number of processes changes, for the log line. */
   private worldChange(state: TrainingState<D>, worldSize: number): string {
     const before = state.world?.size ?? 1;
@@ -186,8 +171,8 @@ export class Trainer<D> {
    * Rank 0 reads the checkpoint and sends it to the others (no shared file system needed); each
    * rank keeps its block of the experts and its own random generators.
    */
-  private resumeParallel(p: ParallelTraining): TrainingState<D> | undefined {
-    const ckpt = p.rank === 0 && this.store.latest() ? this.store.load(undefined, { device: this.config.device as never }) : undefined;
+  private resumeParallel(p: ParallelTraining, checkData?: DataStateCheck): TrainingState<D> | undefined {
+    const ckpt = p.rank === 0 ? this.newestValid(checkData) : undefined;
     try {
       const header = p.broadcastBytes(ckpt ? Buffer.from(JSON.stringify({ step: ckpt.step, state: ckpt.state, optimizer: ckpt.optimizer !== undefined })) : undefined);
       if (!header) return undefined;

@@ -7,7 +7,6 @@
 // clients' requests, so by default each input is routed in a group of its own (max_group_size =
 // max_seq_length). `routing: 'batch'` keeps the training loop's grouping: `eval` uses it so that
 // its metrics are those the training run logged.
-import * as fs from 'fs';
 import * as path from 'path';
 import { classificationBatch, encodeSegments, encodeTaskExamples, tasks, Tokenizer, type EncodedExample, type EncodedInput } from '../data';
 import type { TaskExample, TaskSpec } from '../data/tasks';
@@ -15,8 +14,9 @@ import { ClassificationModel, Encoder, layerPlan, type ModelConfig } from '../mo
 import type { Module } from '../nn';
 import { functional as F, noGrad, tidy, type Device, type Tensor } from '../tensor';
 import { CheckpointStore, disposeCheckpoint } from './checkpoint';
-import { trainConfig, type TrainConfig } from './config';
+import type { TrainConfig } from './config';
 import { encoderState } from './finetune';
+import { readWorkdirConfig } from './workdir';
 
 export interface Prediction {
   /** The predicted class (undefined for regression tasks). */
@@ -39,13 +39,6 @@ export interface InferenceOptions {
   routing?: RoutingGroups;
   /** Inputs per forward pass in predict(), predictRows() and embed() (default: the config's eval_batch_size). */
   batchSize?: number;
-}
-
-/** The config.json of a training workdir. */
-export function readWorkdirConfig(workdir: string): TrainConfig {
-  const file = path.join(workdir, 'config.json');
-  if (!fs.existsSync(file)) throw new Error(`${workdir} has no config.json: not a training workdir`);
-  return trainConfig(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>);
 }
 
 function routedConfig(config: TrainConfig, routing: RoutingGroups = 'input'): TrainConfig {

@@ -10,6 +10,8 @@ import type { TrainConfig } from './config';
 import { prepareWorkdir, Trainer, type RunOptions, type RunResult } from './loop';
 import { MetricAccumulator } from './metrics';
 import { evaluateSplit, shareOfBatch, type PartShare } from './parallel-step';
+import { preflight } from './preflight';
+import { checkPretrainingData } from './training-state';
 
 /** What a pre-training checkpoint records of the data: the stream's position, and the training time spent so far. */
 type PretrainDataState = PretrainingState & {
@@ -106,6 +108,7 @@ async function evaluate(model: PretrainingModel, config: TrainConfig, tokenizer:
 export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<PretrainResult> {
   if (raw.mode !== 'pretraining') throw new Error(`pretrain() needs mode 'pretraining', got '${raw.mode}'`);
   const { config, tokenizer } = withTokenizer(raw);
+  preflight(config);
   prepareWorkdir(options.workdir, config, options.force);
   corpus.resolveSources(corpusOptions(config).spec); // a missing corpus fails here, before any work
   manualSeed(config.seed);
@@ -122,7 +125,7 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<P
   const budget = config.max_train_seconds;
   let trainSeconds = 0;
   const stream = await (async () => {
-    const resumed = trainer.resume();
+    const resumed = trainer.resume(checkPretrainingData);
     step = resumed?.step ?? 0;
     trainSeconds = resumed?.data.trainSeconds ?? 0;
     return new PretrainingStream(

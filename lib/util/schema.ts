@@ -1,11 +1,13 @@
 // Typed config schemas: every field has a default, a type and a one-line description; unknown
 // keys are rejected with the closest known name.
+import { showValue } from './excerpt';
 
 export type FieldType =
   | { kind: 'int'; min?: number; max?: number }
-  | { kind: 'number'; min?: number; max?: number; exclusiveMin?: boolean }
+  | { kind: 'number'; min?: number; max?: number; exclusiveMin?: boolean; exclusiveMax?: boolean }
   | { kind: 'boolean' }
-  | { kind: 'string' }
+  /** pattern, when given, is what the string must match, described by `what` in messages. */
+  | { kind: 'string'; pattern?: RegExp; what?: string }
   | { kind: 'enum'; values: readonly string[] };
 
 export interface FieldSpec {
@@ -51,29 +53,35 @@ function describeType(t: FieldType): string {
     case 'int':
       return 'an integer' + (t.min !== undefined ? ` >= ${t.min}` : '') + (t.max !== undefined ? ` <= ${t.max}` : '');
     case 'number':
-      return 'a number' + (t.min !== undefined ? ` ${t.exclusiveMin ? '>' : '>='} ${t.min}` : '') + (t.max !== undefined ? ` <= ${t.max}` : '');
+      return 'a number' + [t.min !== undefined ? ` ${t.exclusiveMin ? '>' : '>='} ${t.min}` : '', t.max !== undefined ? ` ${t.exclusiveMax ? '<' : '<='} ${t.max}` : ''].filter(Boolean).join(' and');
+    case 'string':
+      return t.what ?? 'a string';
     default:
       return `a ${t.kind}`;
   }
 }
 
-/** Checks one value against its type; returns an error message or undefined. */
-export function checkValue(value: unknown, t: FieldType): string | undefined {
-  const bad = `must be ${describeType(t)}, got ${JSON.stringify(value)}`;
+/**
+ * Checks one value against its type; returns an error message or undefined. `typed` is the text the
+ * value was parsed from, quoted instead of the value (so 'abc' rather than NaN).
+ */
+export function checkValue(value: unknown, t: FieldType, typed?: string): string | undefined {
+  const bad = `must be ${describeType(t)}, got ${typed === undefined ? showValue(value) : showValue(typed)}`;
   switch (t.kind) {
     case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return bad;
+      // Past 2^53 a number is no longer an exact integer (1e300 passes Number.isInteger).
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return bad;
       if ((t.min !== undefined && value < t.min) || (t.max !== undefined && value > t.max)) return bad;
       return undefined;
     case 'number':
       if (typeof value !== 'number' || !Number.isFinite(value)) return bad;
       if (t.min !== undefined && (t.exclusiveMin ? value <= t.min : value < t.min)) return bad;
-      if (t.max !== undefined && value > t.max) return bad;
+      if (t.max !== undefined && (t.exclusiveMax ? value >= t.max : value > t.max)) return bad;
       return undefined;
     case 'boolean':
       return typeof value === 'boolean' ? undefined : bad;
     case 'string':
-      return typeof value === 'string' ? undefined : bad;
+      return typeof value === 'string' && (t.pattern === undefined || t.pattern.test(value)) ? undefined : bad;
     case 'enum':
       return typeof value === 'string' && t.values.includes(value) ? undefined : bad;
   }
@@ -102,7 +110,7 @@ export function resolve<T>(schema: Schema, values: Record<string, unknown>, what
   for (const key of Object.keys(values)) {
     if (!(key in schema)) {
       const near = suggest(key, known);
-      errors.push(`unknown key '${key}'${near ? ` (did you mean '${near}'?)` : ''}`);
+      errors.push(`unknown key ${showValue(key)}${near ? ` (did you mean '${near}'?)` : ''}`);
     }
   }
   const out: Record<string, unknown> = {};

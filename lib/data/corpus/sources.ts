@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { excerpt } from '../../util/excerpt';
 import { DataError } from '../errors';
 
 /** A document and where it came from (for built-ins, file is 'builtin:NAME', line the record index + 1). */
@@ -219,7 +220,7 @@ async function* readJsonLines(source: Source, from: SourcePosition): AsyncGenera
     try {
       record = JSON.parse(l.text);
     } catch (err) {
-      throw new DataError(`bad JSON (${(err as Error).message}); expected one JSON object per line`, source.file, l.line);
+      throw new DataError(`bad JSON (${excerpt((err as Error).message, 120)}); expected one JSON object per line`, source.file, l.line);
     }
     const text = record !== null && typeof record === 'object' ? (record as { text?: unknown }).text : undefined;
     if (typeof text !== 'string') throw new DataError('missing text field (expected a JSON object with a string "text")', source.file, l.line);
@@ -291,6 +292,8 @@ interface Line {
   after: SourcePosition;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /**
  * Lines of a file, split on '\n' (a trailing '\r' dropped), decoded as UTF-8 after splitting so
  * that characters cut between chunks stay whole. Uncompressed files are resumed by seeking to
@@ -312,7 +315,13 @@ async function* readLines(source: Source, from: SourcePosition): AsyncGenerator<
       skip--;
       return undefined;
     }
-    let text = bytes.toString('utf8');
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      // Decoding leniently would train on U+FFFD where the file has bytes of another encoding.
+      throw new DataError('the line is not valid UTF-8 (a binary file, or text in another encoding?)', source.file, line);
+    }
     if (text.endsWith('\r')) text = text.slice(0, -1);
     if (line === 1 && text.startsWith('\uFEFF')) text = text.slice(1);
     return { text, line, after: { line, offset: source.gzip ? null : offset } };
@@ -335,7 +344,7 @@ async function* readLines(source: Source, from: SourcePosition): AsyncGenerator<
     }
   } catch (err) {
     if (err instanceof DataError) throw err;
-    throw new DataError(`cannot read (${(err as Error).message})`, source.file, line + 1);
+    throw new DataError(`cannot read (${excerpt((err as Error).message, 200)})`, source.file, line + 1);
   } finally {
     // Wait for the descriptor to be closed, so that close() on the stream means it is.
     if (!file.closed) {

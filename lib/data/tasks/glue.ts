@@ -2,7 +2,8 @@
 // name, so train/dev/test layouts (test has no label column) share one description per task.
 // The files are not CSV-quoted: cells are split on tabs only and quotes are ordinary text.
 import { DataError } from '../errors';
-import { bad, defineTask, isTestSplit, labelIndex, readLines, readRows, splitFile } from './read';
+import { excerpt, quote } from '../../util/excerpt';
+import { bad, defineTask, headerLine, isTestSplit, labelIndex, readLines, readRows, splitFile } from './read';
 import type { ReadOptions, ReadResult, TaskExample, TaskSpec } from './types';
 
 type GlueLabel =
@@ -28,20 +29,20 @@ const ENTAILMENT = ['entailment', 'not_entailment'];
 
 function parseScore(cell: string): number {
   const score = Number(cell);
-  if (cell.trim() === '' || !Number.isFinite(score)) bad(`score ${JSON.stringify(cell)} is not a number`);
+  if (cell.trim() === '' || !Number.isFinite(score)) bad(`score ${quote(cell, 40)} is not a number`);
   if (score < 0 || score > 5) bad(`score ${score} is outside 0-5`);
   return score;
 }
 
 function readGlue(layout: GlueLayout, folder: string, split: string, options?: ReadOptions): ReadResult {
   const file = splitFile(layout.name, layout.splits ?? SPLITS, folder, split);
-  const lines = readLines(file);
-  if (lines.length === 0) return { examples: [], skipped: [] };
-  const firstCells = lines[0]!.split('\t');
+  const text = readLines(file);
+  // A headerless file's first line is a row: bad bytes there are a bad row, not a bad header.
+  const firstCells = (layout.headerless !== undefined && text.invalid.has(0) ? '' : headerLine(text, 0)).split('\t');
   const hasHeader = layout.headerless === undefined || layout.segments.every(([, column]) => firstCells.includes(column));
   const columns = hasHeader ? firstCells : layout.headerless!;
   const headerError = (what: string) =>
-    new DataError(`${layout.name}: ${what} in the header (columns: ${columns.join(', ')})`, file, 1);
+    new DataError(`${layout.name}: ${what} in the header (columns: ${excerpt(columns.join(', '), 120)})`, file, 1);
   const segmentColumns = layout.segments.map(([, column]) => {
     const index = columns.indexOf(column);
     if (index < 0) throw headerError(`no column "${column}"`);
@@ -52,7 +53,7 @@ function readGlue(layout: GlueLayout, folder: string, split: string, options?: R
   if (labelColumn < 0 && !isTestSplit(split)) throw headerError(`no label column "${layout.label.column}"`);
   const idColumn = columns.includes('index') ? columns.indexOf('index') : columns.indexOf('id');
   const label = layout.label;
-  return readRows(file, lines, hasHeader ? 1 : 0, options, (line, lineNumber) => {
+  return readRows(text, hasHeader ? 1 : 0, options, (line, lineNumber) => {
     const cells = line.split('\t');
     if (cells.length !== columns.length) bad(`expected ${columns.length} tab-separated columns, got ${cells.length}`);
     const cell = labelColumn < 0 ? undefined : cells[labelColumn]!;

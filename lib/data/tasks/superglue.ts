@@ -1,5 +1,6 @@
 // SuperGLUE readers for the official JSON Lines files: one JSON object per line. COPA, MultiRC
 // and ReCoRD expand one record into several rows that are scored together as a group.
+import { excerpt, quote } from '../../util/excerpt';
 import { bad, defineTask, isTestSplit, labelIndex, readLines, readRows, splitFile } from './read';
 import type { TaskExample, TaskSpec } from './types';
 
@@ -70,7 +71,7 @@ function plain(fields: readonly string[], raw: readonly string[]): RecordParser 
 const copa: RecordParser = (record, where) => {
   const premise = text(record, 'premise');
   const question = text(record, 'question');
-  if (question !== 'cause' && question !== 'effect') bad(`field "question" is ${JSON.stringify(question)}, not "cause" or "effect"`);
+  if (question !== 'cause' && question !== 'effect') bad(`field "question" is ${quote(question, 40)}, not "cause" or "effect"`);
   const choices = [text(record, 'choice1'), text(record, 'choice2')];
   const right = label(record, BINARY, where);
   const group = String(integer(record, 'idx'));
@@ -159,12 +160,12 @@ function superglue(fields: SuperGlueFields, parse: RecordParser): TaskSpec {
     read(folder, split, options) {
       const file = splitFile(fields.name, SPLITS, folder, split);
       const labelled = !isTestSplit(split);
-      return readRows(file, readLines(file), 0, options, (line, lineNumber) => {
+      return readRows(readLines(file), 0, options, (line, lineNumber) => {
         let value: unknown;
         try {
           value = JSON.parse(line);
         } catch (e) {
-          bad(`bad JSON: ${(e as Error).message}`);
+          bad(`bad JSON: ${excerpt((e as Error).message, 120)}`);
         }
         return parse(asObject(value, 'the line'), { file, line: lineNumber, labelled });
       });

@@ -9,7 +9,11 @@ export {
   float16BitsToFloat32,
   float32ToBfloat16Bits,
   bfloat16BitsToFloat32,
+  DATA_CHECKSUM_KEY,
+  SafetensorsFormatError,
   type LoadOptions,
+  type WriteOptions,
+  type WrittenFile,
   type Safetensors,
 } from './safetensors';
 export {
@@ -19,4 +23,6 @@ export {
   type CheckpointParts,
   type CheckpointStoreOptions,
   type LoadedCheckpoint,
+  type LoadLatestOptions,
 } from './store';
+export { CheckpointError, INTEGRITY_KEY } from './integrity';

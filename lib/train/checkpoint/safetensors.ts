@@ -2,11 +2,12 @@
 // little-endian header length N, N bytes of JSON header padded with spaces to a multiple of 8,
 // then the tensors' bytes back to back. Files written here load in Python's safetensors and
 // torch; files from there load here.
-import { randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import { endianness } from 'os';
 import * as path from 'path';
 import { dispose, tensor, type Device, type DType, type Tensor } from '../../tensor';
+import { excerpt, quote, showValue } from '../../util/excerpt';
 
 /** safetensors dtype names, ranked as in the reference implementation's Dtype enum (its sort key). */
 const FORMAT_DTYPES = {
@@ -106,8 +107,8 @@ function storedDType(name: string, dtype: DType): StoredDType {
   return dtype as StoredDType;
 }
 
-/** The header bytes (padded) and the tensors in file order, each with its byte range. */
-function prepare(tensors: Map<string, Tensor>, metadata: Record<string, string> | undefined): { header: Buffer; entries: Entry[] } {
+/** The tensors in file order, each with its byte range in the data section. */
+function layout(tensors: Map<string, Tensor>): Entry[] {
   if (endianness() !== 'LE') throw new Error('safetensors: only little-endian machines are supported');
   const entries: Entry[] = [];
   for (const [name, t] of tensors) {
@@ -120,6 +121,17 @@ function prepare(tensors: Map<string, Tensor>, metadata: Record<string, string> 
   entries.sort(
     (a, b) => FORMAT_DTYPES[b.dtype].rank - FORMAT_DTYPES[a.dtype].rank || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)),
   );
+  let offset = 0;
+  for (const e of entries) {
+    e.begin = offset;
+    offset += e.shape.reduce((a, b) => a * b, 1) * FORMAT_DTYPES[e.dtype].size;
+    e.end = offset;
+  }
+  return entries;
+}
+
+/** The 8-byte length and the JSON header, padded with spaces to a multiple of 8. */
+function headerBytes(entries: readonly Entry[], metadata: Record<string, string> | undefined): Buffer {
   // Built by hand: a JavaScript object would put integer-like names first and treat
   // "__proto__" specially.
   const fields: string[] = [];
@@ -130,11 +142,7 @@ function prepare(tensors: Map<string, Tensor>, metadata: Record<string, string> 
     });
     fields.push(`"__metadata__":{${pairs.join(',')}}`);
   }
-  let offset = 0;
   for (const e of entries) {
-    e.begin = offset;
-    offset += e.shape.reduce((a, b) => a * b, 1) * FORMAT_DTYPES[e.dtype].size;
-    e.end = offset;
     const info = { dtype: FORMAT_DTYPES[e.dtype].name, shape: e.shape, data_offsets: [e.begin, e.end] };
     fields.push(`${JSON.stringify(e.name)}:${JSON.stringify(info)}`);
   }
@@ -144,7 +152,7 @@ function prepare(tensors: Map<string, Tensor>, metadata: Record<string, string> 
   const header = Buffer.alloc(8 + padded.length);
   header.writeBigUInt64LE(BigInt(padded.length), 0);
   padded.copy(header, 8);
-  return { header, entries };
+  return header;
 }
 
 /** A tensor's bytes in the file: C order, little-endian; float16/bfloat16 re-encoded from float32. */
@@ -166,10 +174,37 @@ function tensorBytes(e: Entry): Uint8Array {
   return bytes;
 }
 
+/**
+ * The metadata key under which checksummed files (checkpoints) record the SHA-256 of their data
+ * section, in hex. Readers that do not know it see one more string in "__metadata__".
+ */
+export const DATA_CHECKSUM_KEY = 'data_sha256';
+
+export interface WriteOptions {
+  /** Record the data section's SHA-256 in the metadata (DATA_CHECKSUM_KEY), verified on every load. */
+  checksum?: boolean;
+}
+
+/** What was written: the file's size and the SHA-256 of its header (length field included) and of its data. */
+export interface WrittenFile {
+  bytes: number;
+  headerSha256: string;
+  /** Empty unless the file was written with a checksum. */
+  dataSha256: string;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+function withChecksum(metadata: Record<string, string> | undefined, digest: string): Record<string, string> {
+  return { ...metadata, [DATA_CHECKSUM_KEY]: digest };
+}
+
 /** A whole safetensors file in memory. metadata goes into "__metadata__" (omitted when undefined). */
-export function encodeSafetensors(tensors: Map<string, Tensor>, metadata?: Record<string, string>): Buffer {
-  const { header, entries } = prepare(tensors, metadata);
-  return Buffer.concat([header, ...entries.map(tensorBytes)]);
+export function encodeSafetensors(tensors: Map<string, Tensor>, metadata?: Record<string, string>, options: WriteOptions = {}): Buffer {
+  const entries = layout(tensors);
+  const data = entries.map(tensorBytes);
+  const meta = options.checksum ? withChecksum(metadata, data.reduce((h, b) => h.update(b), createHash('sha256')).digest('hex')) : metadata;
+  return Buffer.concat([headerBytes(entries, meta), ...data]);
 }
 
 /** Writes all of bytes (writeSync may write less than asked). */
@@ -219,14 +254,33 @@ export function writeFileAtomic(file: string, write: (fd: number) => void): void
   fsyncDir(path.dirname(path.resolve(file)));
 }
 
-/** Writes a safetensors file atomically, one tensor in memory at a time. */
-export function saveSafetensors(file: string, tensors: Map<string, Tensor>, metadata?: Record<string, string>): void {
+/**
+ * Writes a safetensors file atomically, one tensor in memory at a time. With a checksum, the header
+ * first goes out with a placeholder digest of the same length and is rewritten once the data is
+ * hashed, so the data is read back from the tensors only once.
+ */
+export function saveSafetensors(file: string, tensors: Map<string, Tensor>, metadata?: Record<string, string>, options: WriteOptions = {}): WrittenFile {
+  let written: WrittenFile | undefined;
   writeFileAtomic(file, (fd) => {
     // Inside the write so that a bad tensor (disposed, unsupported dtype) also cleans up.
-    const { header, entries } = prepare(tensors, metadata);
+    const entries = layout(tensors);
+    const placeholder = options.checksum ? withChecksum(metadata, '0'.repeat(64)) : metadata;
+    let header = headerBytes(entries, placeholder);
     writeAll(fd, header);
-    for (const e of entries) writeAll(fd, tensorBytes(e));
+    const hash = createHash('sha256');
+    for (const e of entries) {
+      const bytes = tensorBytes(e);
+      if (options.checksum) hash.update(bytes);
+      writeAll(fd, bytes);
+    }
+    const digest = options.checksum ? hash.digest('hex') : '';
+    if (options.checksum) {
+      header = headerBytes(entries, withChecksum(metadata, digest));
+      for (let done = 0; done < header.length; ) done += fs.writeSync(fd, header, done, header.length - done, done);
+    }
+    written = { bytes: header.length + (entries.length ? entries[entries.length - 1]!.end : 0), headerSha256: sha256(header), dataSha256: digest };
   });
+  return written!;
 }
 
 // ---- decoding ----
@@ -239,6 +293,9 @@ export interface LoadOptions {
 export interface Safetensors {
   tensors: Map<string, Tensor>;
   metadata: Record<string, string>;
+  /** SHA-256 of the header as stored (length field included), and of the data section. */
+  headerSha256: string;
+  dataSha256: string;
 }
 
 /** Random access to the bytes of a file or a buffer. */
@@ -265,15 +322,18 @@ function isCount(v: unknown): v is number {
 }
 
 /** The header's tensor entries in file order, checked against each other and the file size. */
-function parseHeader(source: Source, fail: (msg: string) => never): { infos: Info[]; metadata: Record<string, string>; dataStart: number } {
+function parseHeader(source: Source, fail: (msg: string) => never): { infos: Info[]; metadata: Record<string, string>; dataStart: number; headerSha256: string } {
   if (source.size < 8) fail(`too short (${source.size} bytes) to hold the 8-byte header length`);
-  const n = Buffer.from(source.read(0, 8)).readBigUInt64LE(0);
+  const lengthField = source.read(0, 8);
+  const n = Buffer.from(lengthField).readBigUInt64LE(0);
   if (n > BigInt(source.size - 8)) fail(`header length ${n} goes beyond the end of the file (${source.size} bytes)`);
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   const headerLength = Number(n);
+  const headerBytes = source.read(8, headerLength);
+  const headerSha256 = createHash('sha256').update(lengthField).update(headerBytes).digest('hex');
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(source.read(8, headerLength));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
     fail('header is not valid UTF-8');
   }
@@ -282,7 +342,7 @@ function parseHeader(source: Source, fail: (msg: string) => never): { infos: Inf
     if (!text.startsWith('{')) throw new Error(`it starts with ${JSON.stringify(text.slice(0, 16))}`);
     json = JSON.parse(text);
   } catch (e) {
-    fail(`header is not JSON: ${(e as Error).message}`);
+    fail(`header is not JSON: ${excerpt((e as Error).message, 160)}`);
   }
   if (!isRecord(json)) fail('header is not a JSON object');
 
@@ -292,19 +352,19 @@ function parseHeader(source: Source, fail: (msg: string) => never): { infos: Inf
     if (name === '__metadata__') {
       if (!isRecord(value)) fail('"__metadata__" is not an object');
       for (const [k, v] of Object.entries(value)) {
-        if (typeof v !== 'string') fail(`"__metadata__" entry '${k}' is not a string`);
+        if (typeof v !== 'string') fail(`"__metadata__" entry '${excerpt(k, 80)}' is not a string`);
         Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
-    const where = `tensor '${name}'`;
+    const where = `tensor '${excerpt(name, 80)}'`;
     if (!isRecord(value)) fail(`${where}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = value;
     const stored = typeof dtype === 'string' ? BY_FORMAT_NAME.get(dtype) : undefined;
-    if (stored === undefined) fail(`${where}: unknown dtype ${JSON.stringify(dtype)}; supported: ${[...BY_FORMAT_NAME.keys()].join(', ')}`);
-    if (!Array.isArray(shape) || !shape.every(isCount)) fail(`${where}: shape ${JSON.stringify(shape)} is not a list of sizes`);
+    if (stored === undefined) fail(`${where}: unknown dtype ${quote(dtype, 40)}; supported: ${[...BY_FORMAT_NAME.keys()].join(', ')}`);
+    if (!Array.isArray(shape) || !shape.every(isCount)) fail(`${where}: shape ${showValue(shape, 80)} is not a list of sizes`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-      fail(`${where}: data_offsets ${JSON.stringify(offsets)} is not a pair of byte offsets`);
+      fail(`${where}: data_offsets ${showValue(offsets, 80)} is not a pair of byte offsets`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end) fail(`${where}: data_offsets [${begin}, ${end}] are out of order`);
@@ -319,15 +379,17 @@ function parseHeader(source: Source, fail: (msg: string) => never): { infos: Inf
   infos.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const info of infos) {
-    if (info.begin < covered) fail(`tensor '${info.name}': data_offsets [${info.begin}, ${info.end}] overlap the previous tensor (which ends at ${covered})`);
-    if (info.begin > covered) fail(`tensor '${info.name}': data_offsets [${info.begin}, ${info.end}] leave a gap after byte ${covered}`);
+    if (info.begin < covered) fail(`tensor '${excerpt(info.name, 80)}': data_offsets [${info.begin}, ${info.end}] overlap the previous tensor (which ends at ${covered})`);
+    if (info.begin > covered) fail(`tensor '${excerpt(info.name, 80)}': data_offsets [${info.begin}, ${info.end}] leave a gap after byte ${covered}`);
     covered = info.end;
   }
   const dataStart = 8 + headerLength;
   const available = source.size - dataStart;
   if (available < covered) fail(`truncated: the header describes ${covered} bytes of tensor data but the file holds ${available} (a partial write?)`);
   if (available > covered) fail(`${available - covered} unexpected bytes after the last tensor (the header describes ${covered})`);
-  return { infos, metadata, dataStart };
+  const digest = metadata[DATA_CHECKSUM_KEY];
+  if (digest !== undefined && !/^[0-9a-f]{64}$/.test(digest)) fail(`"__metadata__" entry '${DATA_CHECKSUM_KEY}' is not a SHA-256 digest`);
+  return { infos, metadata, dataStart, headerSha256 };
 }
 
 function makeTensor(info: Info, bytes: Uint8Array, device: Device | undefined): Tensor {
@@ -363,21 +425,42 @@ function makeTensor(info: Info, bytes: Uint8Array, device: Device | undefined): 
   }
 }
 
+/** A file that is not valid safetensors, or whose data does not match its recorded checksum. */
+export class SafetensorsFormatError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`safetensors file ${file}: ${problem}`);
+    this.name = 'SafetensorsFormatError';
+  }
+}
+
 function decode(source: Source, what: string, options: LoadOptions): Safetensors {
   const fail = (msg: string): never => {
-    throw new Error(`safetensors file ${what}: ${msg}`);
+    throw new SafetensorsFormatError(what, msg);
   };
-  const { infos, metadata, dataStart } = parseHeader(source, fail);
+  const { infos, metadata, dataStart, headerSha256 } = parseHeader(source, fail);
   const tensors = new Map<string, Tensor>();
+  // infos are in file order and tile the data section, so this hashes it from first byte to last.
+  const hash = createHash('sha256');
+  let dataSha256: string;
   try {
     for (const info of infos) {
-      tensors.set(info.name, makeTensor(info, source.read(dataStart + info.begin, info.end - info.begin), options.device));
+      const bytes = source.read(dataStart + info.begin, info.end - info.begin);
+      hash.update(bytes);
+      tensors.set(info.name, makeTensor(info, bytes, options.device));
+    }
+    dataSha256 = hash.digest('hex');
+    const recorded = metadata[DATA_CHECKSUM_KEY];
+    if (recorded !== undefined && recorded !== dataSha256) {
+      fail(`the tensor data does not match its checksum (${DATA_CHECKSUM_KEY} ${recorded.slice(0, 12)}…, the bytes hash to ${dataSha256.slice(0, 12)}…): a flipped bit or a damaged copy`);
     }
   } catch (e) {
     dispose([...tensors.values()]);
     throw e;
   }
-  return { tensors, metadata };
+  return { tensors, metadata, headerSha256, dataSha256 };
 }
 
 /** Parses safetensors bytes held in memory; name goes into error messages. */
@@ -399,7 +482,7 @@ export function loadSafetensors(file: string, options: LoadOptions = {}): Safete
         const out = new Uint8Array(length);
         for (let done = 0; done < length; ) {
           const got = fs.readSync(fd, out, done, Math.min(IO_CHUNK, length - done), position + done);
-          if (got === 0) throw new Error(`safetensors file ${file}: unexpected end of file at byte ${position + done} (changed while reading?)`);
+          if (got === 0) throw new SafetensorsFormatError(file, `unexpected end of file at byte ${position + done} (changed while reading?)`);
           done += got;
         }
         return out;

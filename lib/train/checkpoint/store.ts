@@ -1,13 +1,18 @@
 // A folder of numbered checkpoints, each written completely or not at all:
 //   <dir>/<prefix>-<step, 9 digits>/model.safetensors, optimizer.safetensors, state.json
 // A checkpoint is assembled in "<name>.partial-<pid>" and renamed into place once every file is
-// written and fsynced, so a crash leaves either the whole checkpoint or none of it.
+// written and fsynced, so a crash leaves either the whole checkpoint or none of it. Checksums in
+// state.json (integrity.ts) let loading tell a damaged or edited file from a good one.
 import * as fs from 'fs';
 import * as path from 'path';
 import { dispose, type Device, type Tensor } from '../../tensor';
-import { fsyncDir, loadSafetensors, saveSafetensors, writeAll, writeFileAtomic } from './safetensors';
+import { excerpt, showValue } from '../../util/excerpt';
+import { makeDirs } from '../../util/files';
+import { CheckpointError, checkStateIntegrity, INTEGRITY_KEY, integrityFor, verifyTensorFile, type Integrity } from './integrity';
+import { DATA_CHECKSUM_KEY, fsyncDir, loadSafetensors, SafetensorsFormatError, saveSafetensors, writeAll, writeFileAtomic, type Safetensors } from './safetensors';
 
 export const CHECKPOINT_FILES = ['model.safetensors', 'optimizer.safetensors', 'state.json'] as const;
+const TENSOR_FILES = ['model.safetensors', 'optimizer.safetensors'] as const;
 
 /** Marks an optimizer.safetensors written for a checkpoint saved without optimizer state. */
 const NO_OPTIMIZER = 'none';
@@ -29,6 +34,14 @@ export interface LoadedCheckpoint {
 /** Frees the tensors of a loaded checkpoint. */
 export function disposeCheckpoint(ckpt: LoadedCheckpoint): void {
   dispose([...ckpt.params.values(), ...(ckpt.optimizer?.values() ?? [])]);
+}
+
+export interface LoadLatestOptions {
+  device?: Device;
+  /** Further checks of a loaded checkpoint (e.g. the training state's schema); a CheckpointError skips it too. */
+  validate?: (ckpt: LoadedCheckpoint, dir: string) => void;
+  /** Told about each newer checkpoint that was skipped as damaged, and about unverifiable older ones. */
+  onNote?: (note: string) => void;
 }
 
 export interface CheckpointStoreOptions {
@@ -106,22 +119,29 @@ export class CheckpointStore {
   save(step: number, parts: CheckpointParts): string {
     if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`CheckpointStore.save: step must be a non-negative integer, got ${step}`);
     const json = JSON.stringify(parts.state, null, 2);
-    if (typeof parts.state !== 'object' || parts.state === null || json === undefined) {
+    // An array would save and then fail to load (state.json holds an object): refused here instead.
+    if (typeof parts.state !== 'object' || parts.state === null || Array.isArray(parts.state) || json === undefined) {
       throw new TypeError('CheckpointStore.save: state must be a JSON-serialisable object');
     }
-    fs.mkdirSync(this.dir, { recursive: true });
+    if (INTEGRITY_KEY in parts.state) throw new TypeError(`CheckpointStore.save: the state field '${INTEGRITY_KEY}' is reserved for the checksums`);
+    makeDirs(this.dir);
     const final = this.pathFor(step);
     const partial = `${final}.partial-${process.pid}`;
     fs.rmSync(partial, { recursive: true, force: true }); // our own, from an earlier failed save
     fs.mkdirSync(partial);
     try {
       const meta = { format: 'pt', step: String(step) };
-      saveSafetensors(path.join(partial, 'model.safetensors'), parts.params, meta);
-      saveSafetensors(path.join(partial, 'optimizer.safetensors'), parts.optimizer ?? new Map(), {
+      const checksum = { checksum: true };
+      const model = saveSafetensors(path.join(partial, 'model.safetensors'), parts.params, meta, checksum);
+      const optimizer = saveSafetensors(path.join(partial, 'optimizer.safetensors'), parts.optimizer ?? new Map(), {
         ...meta,
         ...(parts.optimizer ? {} : { optimizer: NO_OPTIMIZER }),
-      });
-      writeFileAtomic(path.join(partial, 'state.json'), (fd) => writeAll(fd, Buffer.from(`${json}\n`)));
+      }, checksum);
+      // The state as JSON sees it (undefined fields dropped), so the digests match what loading reads.
+      const state = JSON.parse(json) as Record<string, unknown>;
+      const integrity = integrityFor({ 'model.safetensors': model, 'optimizer.safetensors': optimizer }, state);
+      const stateBytes = Buffer.from(`${JSON.stringify({ ...state, [INTEGRITY_KEY]: integrity }, null, 2)}\n`);
+      writeFileAtomic(path.join(partial, 'state.json'), (fd) => writeAll(fd, stateBytes));
       fsyncDir(partial);
       this.moveIntoPlace(partial, final);
     } catch (e) {
@@ -132,31 +152,96 @@ export class CheckpointStore {
     return final;
   }
 
-  /** Loads a checkpoint (default: the latest). Damaged files are errors naming the file, never skipped. */
-  load(step?: number, options: { device?: Device } = {}): LoadedCheckpoint {
+  /**
+   * Loads a checkpoint (default: the latest). A damaged or edited file is a CheckpointError naming
+   * the file (and the field where it can tell), never skipped. Checkpoints written before the
+   * checksums load unverified; onNote says so.
+   */
+  load(step?: number, options: { device?: Device; onNote?: (note: string) => void } = {}): LoadedCheckpoint {
     const s = step ?? this.latest()?.step;
     if (s === undefined) throw new Error(`no checkpoint in ${this.dir}`);
     const dir = this.pathFor(s);
     const missing = this.missingFile(s);
-    if (missing !== undefined) throw new Error(`checkpoint ${dir} is missing or incomplete: no ${missing}`);
+    if (missing !== undefined) throw new CheckpointError(`checkpoint ${dir} is missing or incomplete: no ${missing}`, path.join(dir, missing));
     const stateFile = path.join(dir, 'state.json');
     let state: unknown;
     try {
       state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
     } catch (e) {
-      throw new Error(`checkpoint state ${stateFile} is unreadable: ${(e as Error).message}`);
+      throw new CheckpointError(`checkpoint state ${stateFile} is unreadable: ${excerpt((e as Error).message, 160)}`, stateFile);
     }
-    if (typeof state !== 'object' || state === null) throw new Error(`checkpoint state ${stateFile} is not a JSON object`);
-    const params = loadSafetensors(path.join(dir, 'model.safetensors'), options).tensors;
+    if (typeof state !== 'object' || state === null || Array.isArray(state)) throw CheckpointError.at(stateFile, 'is not a JSON object');
+    const fields = state as Record<string, unknown>;
+    const integrity = checkStateIntegrity(stateFile, fields, TENSOR_FILES);
+    delete fields[INTEGRITY_KEY];
+    if (fields['step'] !== undefined && fields['step'] !== s) {
+      throw CheckpointError.at(stateFile, `is ${showValue(fields['step'])}, but the checkpoint folder ${path.basename(dir)} is step ${s}`, 'step');
+    }
+    const model = this.loadTensors(dir, 'model.safetensors', s, integrity, options);
+    let opt: Safetensors;
     try {
-      const opt = loadSafetensors(path.join(dir, 'optimizer.safetensors'), options);
-      const optimizer = opt.metadata['optimizer'] === NO_OPTIMIZER ? undefined : opt.tensors;
-      if (optimizer === undefined) dispose([...opt.tensors.values()]);
-      return { step: s, params, optimizer, state };
+      opt = this.loadTensors(dir, 'optimizer.safetensors', s, integrity, options);
+      if (!integrity && (model.metadata[DATA_CHECKSUM_KEY] !== undefined || opt.metadata[DATA_CHECKSUM_KEY] !== undefined)) {
+        dispose([...opt.tensors.values()]);
+        throw CheckpointError.at(stateFile, 'is missing though the tensor files carry checksums: the field was removed', INTEGRITY_KEY);
+      }
     } catch (e) {
-      dispose([...params.values()]);
+      dispose([...model.tensors.values()]);
       throw e;
     }
+    if (!integrity) options.onNote?.(`${dir} was written without checksums (an older version): loaded without verifying it`);
+    const optimizer = opt.metadata['optimizer'] === NO_OPTIMIZER ? undefined : opt.tensors;
+    if (optimizer === undefined) dispose([...opt.tensors.values()]);
+    return { step: s, params: model.tensors, optimizer, state: fields };
+  }
+
+  /**
+   * The newest checkpoint that loads intact (and passes options.validate): a damaged newer one is
+   * skipped with a note naming the file and field, so a run resumes from the last good state. No
+   * checkpoint at all gives undefined; only damaged ones give a CheckpointError listing each.
+   */
+  loadLatestValid(options: LoadLatestOptions = {}): LoadedCheckpoint | undefined {
+    const failures: string[] = [];
+    for (const step of this.list().reverse()) {
+      try {
+        const ckpt = this.load(step, { device: options.device, onNote: options.onNote });
+        try {
+          options.validate?.(ckpt, this.pathFor(step));
+        } catch (e) {
+          disposeCheckpoint(ckpt);
+          throw e;
+        }
+        return ckpt;
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw e;
+        failures.push(e.message);
+        options.onNote?.(`skipping the damaged checkpoint at step ${step}: ${e.message}`);
+      }
+    }
+    if (failures.length) throw new CheckpointError(`no intact checkpoint: ${failures.join('; ')}`, this.dir);
+    return undefined;
+  }
+
+  private loadTensors(dir: string, name: string, step: number, integrity: Integrity | undefined, options: { device?: Device }): Safetensors {
+    const file = path.join(dir, name);
+    let loaded: Safetensors;
+    try {
+      loaded = loadSafetensors(file, options);
+    } catch (e) {
+      if (e instanceof SafetensorsFormatError) throw new CheckpointError(e.message, file);
+      throw e;
+    }
+    try {
+      if (integrity) verifyTensorFile(file, name, { bytes: fs.statSync(file).size, headerSha256: loaded.headerSha256, dataSha256: loaded.dataSha256 }, integrity);
+      const recorded = loaded.metadata['step'];
+      if (recorded !== undefined && recorded !== String(step)) {
+        throw CheckpointError.at(file, `is ${showValue(recorded)}, but the checkpoint folder ${path.basename(dir)} is step ${step}`, '__metadata__.step');
+      }
+    } catch (e) {
+      dispose([...loaded.tensors.values()]);
+      throw e;
+    }
+    return loaded;
   }
 
   private missingFile(step: number): string | undefined {

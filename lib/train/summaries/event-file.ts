@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { maskedCrc32c } from './crc32c';
+import { makeDirs } from '../../util/files';
 
 // ---- minimal protobuf encoding (only the wire types Event needs) ----
 
@@ -80,7 +81,7 @@ export class EventFileWriter {
   private fd: number | undefined;
 
   constructor(dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     const seconds = Math.floor(Date.now() / 1000);
     this.file = path.join(dir, `events.out.tfevents.${seconds}.${os.hostname()}.${process.pid}.${fileCounter++}`);
     this.fd = fs.openSync(this.file, 'wx'); // never append to (or clobber) someone else's file

@@ -1,6 +1,7 @@
 // Training summaries: metrics.jsonl for scripts, TensorBoard event files for plots.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDirs } from '../../util/files';
 import { EventFileWriter } from './event-file';
 import { MetricsLog } from './jsonl';
 
@@ -17,8 +18,13 @@ export class Summaries {
   private readonly writers = new Map<string, EventFileWriter>();
 
   constructor(readonly workdir: string) {
-    fs.mkdirSync(workdir, { recursive: true });
+    makeDirs(workdir);
     this.jsonl = new MetricsLog(path.join(workdir, 'metrics.jsonl'));
+  }
+
+  /** Forgets the metrics of steps after `step` (-1: all), which a resumed run logs again. */
+  dropAfter(step: number): void {
+    this.jsonl.dropAfter(step);
   }
 
   log(split: 'train' | 'eval' | string, step: number, metrics: Record<string, number>): void {
@@ -35,7 +41,10 @@ export class Summaries {
     this.jsonl.write({ step, split, ...metrics });
     let writer = this.writers.get(split);
     if (writer === undefined) {
-      writer = new EventFileWriter(path.join(this.workdir, split));
+      const dir = path.join(this.workdir, split);
+      const stat = fs.lstatSync(dir, { throwIfNoEntry: false });
+      if (stat && !stat.isDirectory()) throw new Error(`${dir} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}: summaries are written inside the workdir only`);
+      writer = new EventFileWriter(dir);
       this.writers.set(split, writer);
     }
     writer.addScalars(step, metrics);

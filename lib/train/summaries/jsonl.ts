@@ -17,11 +17,47 @@ function encodeValue(_key: string, value: unknown): unknown {
   return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
 }
 
+/** Appending, never through a symbolic link: summaries are written inside the workdir only. */
+function openForAppend(file: string): number {
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
+  try {
+    return fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | (O_NOFOLLOW ?? 0), 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`${file} is a symbolic link: summaries are written inside the workdir only`);
+    throw e;
+  }
+}
+
 export class MetricsLog {
   private fd: number | undefined;
 
   constructor(readonly file: string) {
-    this.fd = fs.openSync(file, 'a');
+    this.fd = openForAppend(file);
+  }
+
+  /**
+   * Drops the records of steps after `step` (a resumed run logs them again), rewriting the file
+   * atomically; lines that do not parse are kept as they are.
+   */
+  dropAfter(step: number): void {
+    if (this.fd === undefined) throw new Error(`metrics log ${this.file} is closed`);
+    const text = fs.readFileSync(this.file, 'utf8');
+    const lines = text.split('\n').filter((l) => l !== '');
+    const kept = lines.filter((line) => {
+      try {
+        const r = JSON.parse(line) as { step?: unknown };
+        return !(typeof r.step === 'number' && r.step > step);
+      } catch {
+        return true;
+      }
+    });
+    if (kept.length === lines.length) return;
+    fs.closeSync(this.fd);
+    this.fd = undefined;
+    const partial = `${this.file}.partial-${process.pid}`;
+    fs.writeFileSync(partial, kept.map((l) => `${l}\n`).join(''));
+    fs.renameSync(partial, this.file);
+    this.fd = openForAppend(this.file);
   }
 
   write(record: MetricsRecord): void {
