@@ -52,8 +52,10 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
     if (r.skipped.length) console.warn(`${task.name} ${split}: skipped ${r.skipped.length} bad rows (first: ${r.skipped[0]!.file}:${r.skipped[0]!.line}: ${r.skipped[0]!.reason})`);
     return r.examples;
   };
-  const trainRows = readSplit('train');
-  const evalRows = readSplit(task.evalSplit);
+  const allTrainRows = readSplit('train');
+  const holdout = raw.train_holdout_rows > 0 ? tasks.holdOutRows(allTrainRows, raw.train_holdout_rows) : undefined;
+  const trainRows = holdout?.train ?? allTrainRows;
+  const evalRows = holdout?.heldOut ?? readSplit(task.evalSplit);
   const { config, tokenizer } = withTokenizer(raw);
   prepareWorkdir(options.workdir, config, options.force);
   const [train, evalSet] = [await encodeTaskExamples(trainRows, tokenizer, config.max_seq_length), await encodeTaskExamples(evalRows, tokenizer, config.max_seq_length)];
@@ -72,6 +74,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   const evalEvery = config.eval_frequency > 0 ? config.eval_frequency : Math.ceil((0.1 * totalSteps) / 10) * 10;
   const resumed = trainer.resume();
   if (!resumed && config.init_checkpoint_dir) trainer.log(`initialised the encoder from ${loadPretrainedEncoder(model, config.init_checkpoint_dir)}`);
+  if (holdout) trainer.log(`evaluating on ${holdout.heldOut.length} held-out training rows (training on the other ${trainRows.length}), not on ${task.evalSplit}`);
   let data: FinetuneDataState = resumed?.data ?? { epoch: 0, position: 0, epochRng: new Rng(config.seed).getState() };
   let epoch = epochOrder(train.length, data.epochRng);
   let step = resumed?.step ?? 0;
@@ -134,7 +137,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   let evalMetrics: Record<string, number> | undefined;
   let stopped: RunResult['stopped'] = 'finished';
   try {
-    if (step === 0) {
+    if (step === 0 && config.eval_at_start) {
       evalMetrics = await evaluate();
       trainer.summaries.log('eval', 0, evalMetrics);
       trainer.logEval(0, evalMetrics);
