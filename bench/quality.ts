@@ -296,7 +296,7 @@ export async function benchQuality(options: QualityBenchOptions): Promise<Qualit
     const finetunesLeft = total - done.length - pretrainsLeft;
     const perPretrain = mean('pretrain') ?? s.budget_seconds * 1.1;
     const perFinetune = mean('finetune');
-    if (perFinetune === undefined) return `more than ${minutes(pretrainsLeft * perPretrain)} left`;
+    if (perFinetune === undefined) return pretrainsLeft > 0 ? `more than ${minutes(pretrainsLeft * perPretrain)} left` : 'time left known after the first fine-tuning';
     return `about ${minutes(pretrainsLeft * perPretrain + finetunesLeft * perFinetune)} left`;
   };
   const unit = async <R extends UnitRecord>(id: string, run: () => Promise<R>): Promise<R> => {

@@ -197,6 +197,9 @@ test('bench quality: sweeps, seeds and two tasks; killed, then stopped, it conti
   assert.ok(lines3.includes(`continuing the stopped run in ${stoppedDir} from its checkpoint`));
   assert.ok(lines3.some((l) => /^resumed from .*glue-sst2-sweep-lr0\.0003.* at step [12]$/.test(l)), 'the stopped fine-tuning resumed mid-run');
   assert.equal(started(lines3).length, 20);
+  // The progress line counts the work of earlier invocations too.
+  assert.match(started(lines3)[0]!, /^\[9\/28\] sweep bert-tiny glue\/sst2 lr=0\.0003 \([1-9]\d*s of work done, time left known after the first fine-tuning\)$/);
+  assert.match(started(lines3)[1]!, /^\[10\/28\] sweep sparse-mixer-tiny glue\/sst2 lr=0\.0003 \(\d+s of work done, about \d+s left\)$/);
   for (const [id, unit] of Object.entries(stopped.units)) assert.deepEqual(report.units[id], unit, `${id} not redone`);
   assert.deepEqual(report.progress, { ...report.progress, done: 28, total: 28, complete: true });
   assert.deepEqual(report.settings.tasks, ['glue/sst2', 'glue/mrpc']);
