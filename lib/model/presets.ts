@@ -45,7 +45,8 @@ const TINY: Partial<ModelConfig> = { d_emb: 64, d_model: 64, d_ff: 128, num_head
  */
 function divided(base: Partial<ModelConfig>, k: number): Partial<ModelConfig> {
   const { d_emb, d_model, d_ff, num_heads } = base as Required<Pick<ModelConfig, 'd_emb' | 'd_model' | 'd_ff' | 'num_heads'>>;
-  return { ...base, d_emb: d_emb / k, d_model: d_model / k, d_ff: d_ff / k, num_heads: num_heads / k, max_seq_length: 512 / k };
+  const length = base.max_seq_length ?? 512; // the base presets run at the schema's default, REFERENCE §1's 512
+  return { ...base, d_emb: d_emb / k, d_model: d_model / k, d_ff: d_ff / k, num_heads: num_heads / k, max_seq_length: length / k };
 }
 
 const BASES: Record<string, Partial<ModelConfig>> = {
