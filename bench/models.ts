@@ -18,7 +18,7 @@ export type Precision = 'float32' | 'bfloat16';
 
 export interface ModelsBenchOptions {
   models: string[];
-  /** Examples per step; default 2 for base presets, 8 for -small and -tiny. */
+  /** Examples per step; default 2 for base presets, 8 for -small, -quarter and -tiny. */
   batchSize?: number;
   /** Sequence length (= max_seq_length); default the preset's (512, 128, 64). */
   seqLength?: number;
@@ -121,13 +121,13 @@ export const PAPER_SPEEDUPS: Record<string, Record<Pass, number>> = {
 
 /** 'sparse-mixer-small' -> { base: 'sparse-mixer', family: 'small' }; 'bert-base' -> bert/base. */
 export function splitPreset(name: string): { base: string; family: string } {
-  const m = /^(.*?)-(small|tiny|base)$/.exec(name);
+  const m = /^(.*?)-(small|tiny|quarter|base)$/.exec(name);
   return m ? { base: m[1]!, family: m[2]! } : { base: name, family: 'base' };
 }
 
+/** Base presets at 2 × 512; the others at 8 × their max_seq_length (128 for -small and -quarter, 64 for -tiny). */
 function defaultShape(name: string): { batch: number; length: number } {
-  const family = splitPreset(name).family;
-  return family === 'base' ? { batch: 2, length: 512 } : { batch: 8, length: family === 'small' ? 128 : 64 };
+  return splitPreset(name).family === 'base' ? { batch: 2, length: 512 } : { batch: 8, length: sm.presetConfig(name).max_seq_length };
 }
 
 /** Analytic FLOPs (multiply-adds count 2) of one step at batch B, length L. */

@@ -1,333 +1,368 @@
-// `sparse-mixer bench quality`: quality at equal cost. Each model is pre-trained for the same
-// wall-clock budget (max_train_seconds: training steps and data waits, not evaluations) on the same
-// corpus and vocabulary, then fine-tuned on SST-2 for the same number of steps; the held-out MLM and
-// NSP accuracies and the SST-2 dev accuracy are reported side by side.
+// `sparse-mixer bench quality`: quality at equal pre-training cost, done fairly. For each model:
+// pre-training learning rates swept at seed 0 and chosen on the held-out corpus split's MLM loss;
+// every pre-training run gets the same wall-clock budget (max_train_seconds: training steps and data
+// waits, not evaluations); fine-tuning learning rates swept per task from the seed-0 encoder and
+// chosen on rows held out of the task's training split (GLUE's dev split is the reported one, so it
+// is never used to choose); then every seed is pre-trained and fine-tuned at the chosen rates and
+// evaluated on the dev split, reported as mean ± std over seeds with a test of the difference.
+// Every finished run is written to <workdir>/quality.json at once, and a rerun of the same command
+// skips it: a stopped or killed bench continues where it stopped.
 import * as fs from 'fs';
 import * as path from 'path';
 import * as sm from '../lib';
+import { qualityMarkdown, qualitySvg, summarizeQuality, type QualitySummary } from './quality_report';
+import { runFinetuneUnit, runPretrainUnit, type FinetuneRecord, type PretrainRecord, type UnitRecord } from './quality_units';
 
-const { trainConfig, pretrain, finetune } = sm.train;
+export { formatQualityTable, qualityMarkdown, qualitySvg } from './quality_report';
+export { QualityInterrupted } from './quality_units';
+
+const { trainConfig } = sm.train;
 
 export interface QualityBenchOptions {
-  /** Model presets compared (default ['bert-small', 'sparse-mixer-small']). */
+  /** Model presets compared; the first is the baseline the others are compared with (default ['bert-quarter', 'sparse-mixer-quarter']). */
   models?: string[];
-  /** Pre-training budget per model, in seconds of training (steps and data waits, not evaluations). */
+  /** Fine-tuning tasks (default ['glue/sst2', 'glue/mrpc']). */
+  tasks?: string[];
+  /** Seeds per model, at least 2 (default 3): seed s pre-trains and fine-tunes run s. */
+  seeds?: number;
+  /** Pre-training budget of every run, in seconds of training (steps and data waits, not evaluations). */
   budgetSeconds: number;
-  /** The folder holding glue/SST-2 (train.tsv, dev.tsv), e.g. ../shared/data. */
+  /** The folder holding the GLUE task folders (glue/SST-2, glue/MRPC, ...), e.g. ../shared/data. */
   dataDir: string;
-  /** Where vocabulary, runs and report go: <workdir>/<model>/{pretrain,sst2} are replaced on every run. */
+  /** Runs, vocabulary, quality.json/.md/.svg; a rerun with the same settings continues the bench found here. */
   workdir: string;
-  /** A SentencePiece model shared by all models (default: one of vocabSize pieces trained on sotu, as the quickstart does). */
+  /** A SentencePiece model shared by all models (default: one of vocabSize pieces trained on sotu into the workdir). */
   vocab?: string;
   /** Pieces of the vocabulary trained when no vocab is given (default 8000). */
   vocabSize?: number;
   /** Pre-training corpus (default 'sotu,moby-dick'). */
   corpus?: string;
-  /** Pre-training batch size (default 32). */
+  /** Pre-training batch size (default 16). */
   pretrainBatchSize?: number;
   /** Sequence length of pre-training and fine-tuning (default 128). */
   maxSeqLength?: number;
   /** Masked positions per sequence at most (default ceil(0.15 · maxSeqLength): 20 at 128). */
   maxPredictionsPerSeq?: number;
-  /** Pre-training learning rate (default 1e-3), constant after pretrainWarmupSteps of linear warmup (default 40). */
-  pretrainLearningRate?: number;
+  /** Pre-training learning rates swept (default [1e-3, 2e-3]); constant after pretrainWarmupSteps of linear warmup (default 20). */
+  pretrainLearningRates?: number[];
   pretrainWarmupSteps?: number;
-  /** Evaluation batches of the held-out corpus split at the end of pre-training (default 50). */
+  /** Batches of the held-out corpus split evaluated at the end of pre-training (default 20). */
   pretrainEvalBatches?: number;
-  /** Fine-tuning steps, the same for every model (default 600). */
+  /** Fine-tuning steps of every run, the same for every model (default 50). */
   finetuneSteps?: number;
-  /** Fine-tuning batch size (default 32) and learning rate (default 5e-4; 10% warmup, linear decay, expert dropout 0.2). */
+  /** Fine-tuning batch size (default 16); 10% warmup, linear decay, expert dropout 0.2. */
   finetuneBatchSize?: number;
-  finetuneLearningRate?: number;
-  /** Config values applied to every model's runs on top of the bench's (e.g. smaller widths for a smoke run). */
+  /** Fine-tuning learning rates swept per task (default [1e-4, 3e-4, 1e-3]). */
+  finetuneLearningRates?: number[];
+  /** Training rows held out per task to choose the fine-tuning rate: at most this many (default 400) and a tenth of the split. */
+  holdoutRows?: number;
+  /** Config values applied to every run on top of the bench's (e.g. smaller widths for a smoke run). */
   overrides?: Record<string, unknown>;
-  /** Config values for one model's runs, by preset name, applied after `overrides` (e.g. a layer layout). */
+  /** Config values for one model's runs, by preset name, applied after `overrides`. */
   modelOverrides?: Record<string, Record<string, unknown>>;
   /** 'cpu' (default), 'cuda' or 'cuda:N'. */
   device?: string;
-  seed?: number;
   /** Progress lines (default: console.log). */
   log?: (line: string) => void;
 }
 
-/** The settings a report was made with (every default filled in). */
+export interface TaskRows {
+  /** Rows trained on in the final runs (the whole train split) and in the sweep (less the held-out rows). */
+  train: number;
+  held_out: number;
+  eval_split: string;
+  eval: number;
+}
+
+/** What a bench was run with; a rerun must match it (threads aside) to continue the bench. */
 export interface QualitySettings {
   models: string[];
+  tasks: string[];
+  seeds: number;
   budget_seconds: number;
   data_dir: string;
   vocab: string;
   vocab_size: number;
   corpus: string;
-  pretrain: { batch_size: number; max_seq_length: number; max_predictions_per_seq: number; learning_rate: number; warmup_steps: number; schedule: 'constant'; eval_batches: number };
-  finetune: { task: 'glue/sst2'; steps: number; batch_size: number; learning_rate: number; warmup_proportion: number; expert_dropout_rate: number };
+  pretrain: { batch_size: number; max_seq_length: number; max_predictions_per_seq: number; learning_rates: number[]; warmup_steps: number; schedule: 'constant'; eval_batches: number };
+  finetune: { steps: number; batch_size: number; learning_rates: number[]; warmup_proportion: number; expert_dropout_rate: number; holdout_rows: number };
+  task_rows: Record<string, TaskRows>;
   overrides: Record<string, unknown>;
   model_overrides: Record<string, Record<string, unknown>>;
   device: string;
-  seed: number;
   threads: number;
-}
-
-export interface QualityRow {
-  model: string;
-  /** Encoder parameters (what fine-tuning keeps) and forward FLOPs per token, from model-info. */
-  encoder_parameters: number;
-  flops_per_token: number;
-  pretrain: {
-    steps: number;
-    /** Seconds of training counted against the budget (the step that crosses it included). */
-    train_seconds: number;
-    steps_per_sec: number;
-    examples_per_sec: number;
-    /** 'time_budget' unless the run ended otherwise. */
-    stopped: string;
-    /** Held-out evaluation at the last step; null when the held-out split gave no batch. */
-    mlm_accuracy: number | null;
-    mlm_loss: number | null;
-    nsp_accuracy: number | null;
-    loss: number | null;
-    /** The whole run, final evaluation and checkpoint included. */
-    wall_seconds: number;
-  };
-  sst2: {
-    steps: number;
-    dev_accuracy: number | null;
-    dev_loss: number | null;
-    /** The whole fine-tuning run: encoding, evaluations at step 0 and at the end, checkpoint. */
-    wall_seconds: number;
-  };
 }
 
 export interface QualityBenchReport {
   settings: QualitySettings;
-  rows: QualityRow[];
+  progress: { done: number; total: number; /** Wall seconds of the finished units. */ work_seconds: number; complete: boolean };
+  /** Learning rates chosen so far: pre-training by model, fine-tuning by model and task. */
+  chosen: { pretrain: Record<string, number>; finetune: Record<string, Record<string, number>> };
+  /** Finished units by id ('pretrain <model> lr=<lr> seed=<s>', 'sweep <model> <task> lr=<lr>', 'final <model> <task> seed=<s>'). */
+  units: Record<string, UnitRecord>;
+  summary: QualitySummary;
 }
 
-const SST2 = 'glue/sst2';
+function checkRates(name: string, rates: number[]): number[] {
+  if (rates.length === 0 || rates.some((r) => !(r > 0) || !Number.isFinite(r))) throw new Error(`bench quality: ${name} must be positive numbers, got [${rates.join(', ')}]`);
+  if (new Set(rates).size !== rates.length) throw new Error(`bench quality: ${name} has duplicates: [${rates.join(', ')}]`);
+  return rates;
+}
 
-const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
-const metric = (m: Record<string, number> | undefined, key: string): number | null => (m && Number.isFinite(m[key]) ? m[key]! : null);
-
-/** Fails (before any training) when dataDir has no readable SST-2 in the GLUE layout. */
-function checkSst2(dataDir: string): void {
-  const task = sm.data.tasks.getTask(SST2);
+/** Row counts of a task's splits, failing (before any training) when they cannot be read. */
+function taskRows(dataDir: string, name: string, holdoutRows: number): TaskRows {
+  const task = sm.data.tasks.getTask(name);
   const folder = path.join(dataDir, task.folderName ?? task.name);
+  const label = path.basename(task.folderName ?? task.name);
   try {
-    for (const split of ['train', task.evalSplit]) {
-      if (task.read(folder, split).examples.length === 0) throw new Error(`${split} split has no rows`);
-    }
+    const train = task.read(folder, 'train').examples;
+    const evalRows = task.read(folder, task.evalSplit).examples.length;
+    const units = new Set(train.map((r, i) => r.group ?? i)).size;
+    const heldOut = Math.min(holdoutRows, Math.floor(units / 10));
+    if (heldOut < 1 || evalRows === 0) throw new Error(`${units} training and ${evalRows} ${task.evalSplit} rows are too few (a tenth of train is held out to choose learning rates)`);
+    return { train: train.length, held_out: heldOut, eval_split: task.evalSplit, eval: evalRows };
   } catch (e) {
-    throw new Error(
-      `bench quality: no usable SST-2 under data dir ${dataDir} (expected ${folder}/train.tsv and dev.tsv, GLUE's published layout): ${e instanceof Error ? e.message : String(e)}`,
-    );
+    throw new Error(`bench quality: no usable ${label} under data dir ${dataDir} (expected ${folder}/train.tsv and ${task.evalSplit}.tsv, GLUE's published layout): ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
-export async function benchQuality(options: QualityBenchOptions): Promise<QualityBenchReport> {
-  const log = options.log ?? ((line: string) => console.log(line));
-  const models = options.models ?? ['bert-small', 'sparse-mixer-small'];
+function settingsFrom(options: QualityBenchOptions): QualitySettings {
+  const models = options.models ?? ['bert-quarter', 'sparse-mixer-quarter'];
   if (models.length === 0) throw new Error('bench quality: no models given');
+  if (new Set(models).size !== models.length) throw new Error(`bench quality: a model is given twice: ${models.join(', ')}`);
+  for (const model of models) sm.presetConfig(model); // an unknown preset fails before the data is read
   if (!(options.budgetSeconds > 0)) throw new Error(`bench quality: budgetSeconds must be a positive number, got ${options.budgetSeconds}`);
+  const seeds = options.seeds ?? 3;
+  if (!Number.isInteger(seeds) || seeds < 2) throw new Error(`bench quality: seeds must be an integer of at least 2 (a spread needs two), got ${seeds}`);
+  const tasks = (options.tasks ?? ['glue/sst2', 'glue/mrpc']).map((t) => sm.data.tasks.getTask(t).name);
+  if (tasks.length === 0) throw new Error('bench quality: no tasks given');
   const L = options.maxSeqLength ?? 128;
-  const settings: QualitySettings = {
+  const holdoutRows = options.holdoutRows ?? 400;
+  const dataDir = path.resolve(options.dataDir);
+  return {
     models,
+    tasks,
+    seeds,
     budget_seconds: options.budgetSeconds,
-    data_dir: path.resolve(options.dataDir),
+    data_dir: dataDir,
     vocab: path.resolve(options.vocab ?? path.join(options.workdir, 'vocab.model')),
     vocab_size: options.vocabSize ?? 8000,
     corpus: options.corpus ?? 'sotu,moby-dick',
     pretrain: {
-      batch_size: options.pretrainBatchSize ?? 32,
+      batch_size: options.pretrainBatchSize ?? 16,
       max_seq_length: L,
       max_predictions_per_seq: options.maxPredictionsPerSeq ?? Math.max(1, Math.ceil(0.15 * L)),
-      learning_rate: options.pretrainLearningRate ?? 1e-3,
-      warmup_steps: options.pretrainWarmupSteps ?? 40,
+      learning_rates: checkRates('pre-training learning rates', options.pretrainLearningRates ?? [1e-3, 2e-3]),
+      warmup_steps: options.pretrainWarmupSteps ?? 20,
       schedule: 'constant',
-      eval_batches: options.pretrainEvalBatches ?? 50,
+      eval_batches: options.pretrainEvalBatches ?? 20,
     },
     finetune: {
-      task: SST2,
-      steps: options.finetuneSteps ?? 600,
-      batch_size: options.finetuneBatchSize ?? 32,
-      learning_rate: options.finetuneLearningRate ?? 5e-4,
+      steps: options.finetuneSteps ?? 50,
+      batch_size: options.finetuneBatchSize ?? 16,
+      learning_rates: checkRates('fine-tuning learning rates', options.finetuneLearningRates ?? [1e-4, 3e-4, 1e-3]),
       warmup_proportion: 0.1,
       expert_dropout_rate: 0.2,
+      holdout_rows: holdoutRows,
     },
+    task_rows: Object.fromEntries(tasks.map((t) => [t, taskRows(dataDir, t, holdoutRows)])),
     overrides: options.overrides ?? {},
     model_overrides: options.modelOverrides ?? {},
     device: options.device ?? 'cpu',
-    seed: options.seed ?? 0,
     threads: sm.getNumThreads(),
   };
-  const s = settings;
-  const common = (model: string) => ({ preset: model, vocab_filepath: s.vocab, seed: s.seed, device: s.device, max_seq_length: L });
-  const pretrainConfig = (model: string) =>
+}
+
+/** Settings keys whose values differ (threads may change between a run and its continuation). */
+function settingsChanged(before: QualitySettings, now: QualitySettings): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(now)]);
+  keys.delete('threads');
+  const at = (s: QualitySettings, k: string) => JSON.stringify((s as unknown as Record<string, unknown>)[k]);
+  return [...keys].filter((k) => at(before, k) !== at(now, k));
+}
+
+const taskSlug = (task: string) => task.replace(/\//g, '-');
+const minutes = (s: number) => (s < 90 ? `${Math.round(s)}s` : `${(s / 60).toFixed(0)} min`);
+
+export async function benchQuality(options: QualityBenchOptions): Promise<QualityBenchReport> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const s = settingsFrom(options);
+  const L = s.pretrain.max_seq_length;
+  const common = (model: string, seed: number) => ({ preset: model, vocab_filepath: s.vocab, seed, device: s.device, max_seq_length: L });
+  const pretrainConfig = (model: string, lr: number, seed: number) =>
     trainConfig({
-      ...common(model),
+      ...common(model, seed),
       mode: 'pretraining',
       corpus: s.corpus,
       train_batch_size: s.pretrain.batch_size,
       eval_batch_size: s.pretrain.batch_size,
       max_predictions_per_seq: s.pretrain.max_predictions_per_seq,
-      learning_rate: s.pretrain.learning_rate,
+      learning_rate: lr,
       warmup_steps: s.pretrain.warmup_steps,
       schedule: 'constant',
       num_train_steps: 1_000_000_000, // the budget ends the run
       max_train_seconds: s.budget_seconds,
       eval_frequency: 0, // only the final evaluation
       max_num_eval_steps: s.pretrain.eval_batches,
-      save_checkpoints_steps: 1_000_000_000, // only the final checkpoint
-      log_frequency: 50,
+      save_checkpoints_steps: 1_000_000_000, // only the final checkpoint (or one on a signal)
+      checkpoint_keep: 1,
+      log_frequency: 5, // points of the loss curve
       ...s.overrides,
       ...s.model_overrides[model],
     });
-  const finetuneConfig = (model: string, pretrainDir: string) =>
+  const finetuneConfig = (model: string, task: string, lr: number, seed: number, pretrained: string, heldOut: number) =>
     trainConfig({
-      ...common(model),
+      ...common(model, seed),
       mode: 'classification',
-      dataset_name: SST2,
+      dataset_name: task,
       data_dir: s.data_dir,
-      init_checkpoint_dir: pretrainDir,
+      init_checkpoint_dir: pretrained,
       train_batch_size: s.finetune.batch_size,
-      eval_batch_size: 128,
-      learning_rate: s.finetune.learning_rate,
+      eval_batch_size: 64,
+      learning_rate: lr,
       warmup_proportion: s.finetune.warmup_proportion,
       num_train_steps: s.finetune.steps,
       expert_dropout_rate: s.finetune.expert_dropout_rate,
-      eval_frequency: s.finetune.steps, // step 0 and the end
+      train_holdout_rows: heldOut,
+      eval_at_start: false,
+      eval_frequency: s.finetune.steps, // once, at the end
       save_checkpoints_steps: s.finetune.steps,
-      log_frequency: 50,
+      checkpoint_keep: 1,
+      log_frequency: 10,
       ...s.overrides,
       ...s.model_overrides[model],
     });
 
   // Everything that can be wrong is found before any training.
-  checkSst2(s.data_dir);
   if (options.vocab && !fs.existsSync(options.vocab)) throw new Error(`bench quality: no vocabulary file ${options.vocab}`);
-  const unknownModels = Object.keys(s.model_overrides).filter((m) => !models.includes(m));
+  const unknownModels = Object.keys(s.model_overrides).filter((m) => !s.models.includes(m));
   if (unknownModels.length) throw new Error(`bench quality: modelOverrides for models not compared: ${unknownModels.join(', ')}`);
-  for (const model of models) {
-    pretrainConfig(model); // unknown presets and bad overrides throw here
-    finetuneConfig(model, '');
+  for (const model of s.models) {
+    pretrainConfig(model, 1e-3, 0); // unknown presets and bad overrides throw here
+    for (const task of s.tasks) finetuneConfig(model, task, 1e-3, 0, '', 0);
   }
 
   fs.mkdirSync(options.workdir, { recursive: true });
-  if (!options.vocab) {
+  if (!options.vocab && !fs.existsSync(s.vocab)) {
     await sm.data.trainVocab({ corpus: ['sotu'], output: s.vocab, vocabSize: s.vocab_size, modelType: 'bpe', characterCoverage: 0.9995, maxSentences: 1_000_000 }, log);
   }
   const tokenizer = sm.data.Tokenizer.load(s.vocab);
-  const vocabSize = tokenizer.vocabSize;
+  s.vocab_size = tokenizer.vocabSize;
   tokenizer.dispose();
-  s.vocab_size = vocabSize;
-
-  const rows: QualityRow[] = [];
-  for (const model of models) {
-    const dir = path.join(options.workdir, model);
-    const pretrainDir = path.join(dir, 'pretrain');
-    const finetuneDir = path.join(dir, 'sst2');
-    // Fresh runs: a resumed one would not be trained for the budget in one go.
-    fs.rmSync(pretrainDir, { recursive: true, force: true });
-    fs.rmSync(finetuneDir, { recursive: true, force: true });
-    const pc = pretrainConfig(model);
-    const info = sm.modelInfo({ ...pc, vocab_size: vocabSize });
-
-    log(`${model}: pre-training for ${s.budget_seconds}s of training on ${s.corpus} (batch ${s.pretrain.batch_size}, L ${L}) in ${pretrainDir}`);
-    const t0 = process.hrtime.bigint();
-    const pre = await pretrain(pc, { workdir: pretrainDir, log });
-    const preWall = seconds(t0);
-    if (pre.stopped === 'signal') throw new Error(`bench quality: interrupted during ${model} pre-training (checkpoint in ${pretrainDir})`);
-    const mlm = metric(pre.eval, 'masked_lm_accuracy');
-    log(`${model}: ${pre.step} steps in ${pre.trainSeconds.toFixed(1)}s (${pre.stopped}); held-out MLM accuracy ${mlm?.toFixed(4) ?? 'n/a'}`);
-
-    log(`${model}: fine-tuning on SST-2 for ${s.finetune.steps} steps in ${finetuneDir}`);
-    const t1 = process.hrtime.bigint();
-    const ft = await finetune(finetuneConfig(model, pretrainDir), { workdir: finetuneDir, log });
-    const ftWall = seconds(t1);
-    if (ft.stopped === 'signal') throw new Error(`bench quality: interrupted during ${model} fine-tuning (checkpoint in ${finetuneDir})`);
-    log(`${model}: SST-2 dev accuracy ${metric(ft.eval, 'accuracy')?.toFixed(4) ?? 'n/a'} (${ftWall.toFixed(0)}s)`);
-
-    rows.push({
-      model,
-      encoder_parameters: info.parameters.encoder,
-      flops_per_token: info.flopsPerToken.total,
-      pretrain: {
-        steps: pre.step,
-        train_seconds: pre.trainSeconds,
-        steps_per_sec: pre.step / pre.trainSeconds,
-        examples_per_sec: (pre.step * s.pretrain.batch_size) / pre.trainSeconds,
-        stopped: pre.stopped,
-        mlm_accuracy: mlm,
-        mlm_loss: metric(pre.eval, 'masked_lm_loss'),
-        nsp_accuracy: metric(pre.eval, 'next_sentence_accuracy'),
-        loss: metric(pre.eval, 'loss'),
-        wall_seconds: preWall,
-      },
-      sst2: { steps: ft.step, dev_accuracy: metric(ft.eval, 'accuracy'), dev_loss: metric(ft.eval, 'loss'), wall_seconds: ftWall },
-    });
+  const info: Record<string, { encoder_parameters: number; flops_per_token: number }> = {};
+  for (const model of s.models) {
+    const mi = sm.modelInfo({ ...pretrainConfig(model, 1e-3, 0), vocab_size: s.vocab_size });
+    info[model] = { encoder_parameters: mi.parameters.encoder, flops_per_token: mi.flopsPerToken.total };
   }
-  const report: QualityBenchReport = { settings, rows };
-  fs.writeFileSync(path.join(options.workdir, 'quality.json'), `${JSON.stringify(report, null, 2)}\n`);
-  fs.writeFileSync(path.join(options.workdir, 'quality.md'), qualityMarkdown(report));
+
+  const S = s.seeds;
+  const M = s.models.length;
+  const T = s.tasks.length;
+  const total = M * (s.pretrain.learning_rates.length + S - 1) + M * T * (s.finetune.learning_rates.length + S);
+  const file = path.join(options.workdir, 'quality.json');
+  const report: QualityBenchReport = { settings: s, progress: { done: 0, total, work_seconds: 0, complete: false }, chosen: { pretrain: {}, finetune: {} }, units: {}, summary: summarizeQuality(s, {}, { pretrain: {}, finetune: {} }, info) };
+  if (fs.existsSync(file)) {
+    const before = JSON.parse(fs.readFileSync(file, 'utf8')) as QualityBenchReport;
+    const changed = before.settings ? settingsChanged(before.settings, s) : ['settings'];
+    if (changed.length) {
+      throw new Error(`bench quality: ${file} holds a bench with other settings (${changed.join(', ')}); give another --workdir, or delete that folder to start over`);
+    }
+    report.units = before.units ?? {};
+    log(`continuing the bench in ${options.workdir}: ${Object.keys(report.units).length} of ${total} runs already done`);
+  }
+  const workSeconds = () => Object.values(report.units).reduce((a, u) => a + u.wall_seconds, 0);
+  const save = () => {
+    const done = Object.keys(report.units).length;
+    report.progress = { done, total, work_seconds: workSeconds(), complete: done === total };
+    report.summary = summarizeQuality(s, report.units, report.chosen, info);
+    const partial = `${file}.partial-${process.pid}`;
+    fs.writeFileSync(partial, `${JSON.stringify(report, null, 2)}\n`);
+    fs.renameSync(partial, file);
+    fs.writeFileSync(path.join(options.workdir, 'quality.md'), qualityMarkdown(report));
+    fs.writeFileSync(path.join(options.workdir, 'quality.svg'), qualitySvg(report));
+  };
+
+  log(
+    `bench quality: ${s.models.join(' vs ')}; ${total} runs: ${M * (s.pretrain.learning_rates.length + S - 1)} pre-trainings of ${s.budget_seconds}s, ` +
+      `${M * T * (s.finetune.learning_rates.length + S)} fine-tunings of ${s.finetune.steps} steps on ${s.tasks.join(', ')}; results in ${file}`,
+  );
+  const eta = (): string => {
+    const done = Object.values(report.units);
+    const mean = (kind: UnitRecord['kind']) => {
+      const w = done.filter((u) => u.kind === kind).map((u) => u.wall_seconds);
+      return w.length ? w.reduce((a, b) => a + b, 0) / w.length : undefined;
+    };
+    const pretrainsLeft = M * (s.pretrain.learning_rates.length + S - 1) - done.filter((u) => u.kind === 'pretrain').length;
+    const finetunesLeft = total - done.length - pretrainsLeft;
+    const perPretrain = mean('pretrain') ?? s.budget_seconds * 1.1;
+    const perFinetune = mean('finetune');
+    if (perFinetune === undefined) return pretrainsLeft > 0 ? `more than ${minutes(pretrainsLeft * perPretrain)} left` : 'time left known after the first fine-tuning';
+    return `about ${minutes(pretrainsLeft * perPretrain + finetunesLeft * perFinetune)} left`;
+  };
+  const unit = async <R extends UnitRecord>(id: string, run: () => Promise<R>): Promise<R> => {
+    const known = report.units[id];
+    if (known) return known as R;
+    const done = Object.keys(report.units).length;
+    log(`[${done + 1}/${total}] ${id} (${minutes(workSeconds())} of work done, ${eta()})`);
+    const record = await run();
+    report.units[id] = record;
+    save();
+    return record;
+  };
+  const runsDir = (model: string) => path.join(options.workdir, 'runs', model);
+  const pretrainId = (model: string, lr: number, seed: number) => `pretrain ${model} lr=${lr} seed=${seed}`;
+  const pretrainDir = (model: string, lr: number, seed: number) => path.join(runsDir(model), `pretrain-lr${lr}-seed${seed}`);
+  const pretrainUnit = (model: string, lr: number, seed: number) =>
+    unit(pretrainId(model, lr, seed), async () => {
+      const r = await runPretrainUnit(pretrainId(model, lr, seed), pretrainConfig(model, lr, seed), pretrainDir(model, lr, seed), log);
+      log(`${model} lr ${lr} seed ${seed}: ${r.diverged ? 'diverged' : `${r.steps} steps in ${r.train_seconds.toFixed(0)}s, held-out MLM loss ${r.heldout.mlm_loss?.toFixed(3) ?? 'n/a'}`}`);
+      return r;
+    });
+  const finetuneUnit = (id: string, purpose: FinetuneRecord['purpose'], model: string, task: string, lr: number, seed: number) =>
+    unit(id, async () => {
+      const plr = report.chosen.pretrain[model]!;
+      const from = pretrainDir(model, plr, seed);
+      const dir = path.join(runsDir(model), purpose === 'sweep' ? `${taskSlug(task)}-sweep-lr${lr}` : `${taskSlug(task)}-seed${seed}`);
+      const heldOut = purpose === 'sweep' ? s.task_rows[task]!.held_out : 0;
+      const r = await runFinetuneUnit(id, purpose, pretrainId(model, plr, seed), finetuneConfig(model, task, lr, seed, from, heldOut), dir, log);
+      // The fine-tuned weights are not needed once measured (hundreds of MB over a bench).
+      fs.rmSync(path.join(dir, 'checkpoints'), { recursive: true, force: true });
+      const first = sm.data.tasks.getTask(task).metrics[0]!;
+      log(`${model} ${task} ${purpose} lr ${lr} seed ${seed}: ${r.diverged ? 'diverged' : `${first} ${r.metrics[first]?.toFixed(4) ?? 'n/a'}`}`);
+      return r;
+    });
+
+  // Models take turns at every stage, so that a slower spell of a shared machine hits both alike.
+  for (const lr of s.pretrain.learning_rates) for (const model of s.models) await pretrainUnit(model, lr, 0);
+  for (const model of s.models) report.chosen.pretrain[model] = choosePretrainRate(s.pretrain.learning_rates.map((lr) => report.units[pretrainId(model, lr, 0)] as PretrainRecord), model);
+  for (let seed = 1; seed < S; seed++) for (const model of s.models) await pretrainUnit(model, report.chosen.pretrain[model]!, seed);
+  for (const task of s.tasks) {
+    const sweepId = (model: string, lr: number) => `sweep ${model} ${task} lr=${lr}`;
+    for (const lr of s.finetune.learning_rates) for (const model of s.models) await finetuneUnit(sweepId(model, lr), 'sweep', model, task, lr, 0);
+    for (const model of s.models) {
+      const lr = chooseFinetuneRate(s.finetune.learning_rates.map((r) => report.units[sweepId(model, r)] as FinetuneRecord), `${model} ${task}`);
+      (report.chosen.finetune[model] ??= {})[task] = lr;
+    }
+    for (let seed = 0; seed < S; seed++) for (const model of s.models) await finetuneUnit(`final ${model} ${task} seed=${seed}`, 'final', model, task, report.chosen.finetune[model]![task]!, seed);
+  }
+  save();
+  log(`bench quality: done (${minutes(workSeconds())} of work); ${path.join(options.workdir, 'quality.md')}`);
   return report;
 }
 
-const fixed = (v: number | null, digits: number) => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(digits));
-const millions = (n: number) => `${(n / 1e6).toFixed(2)}M`;
-
-function columns(r: QualityRow): string[] {
-  return [
-    r.model,
-    millions(r.encoder_parameters),
-    String(r.pretrain.steps),
-    fixed(r.pretrain.train_seconds, 1),
-    fixed(r.pretrain.steps_per_sec, 2),
-    fixed(r.pretrain.mlm_accuracy, 4),
-    fixed(r.pretrain.mlm_loss, 3),
-    fixed(r.pretrain.nsp_accuracy, 3),
-    fixed(r.sst2.dev_accuracy, 4),
-    fixed(r.sst2.wall_seconds / 60, 1),
-  ];
+/** The rate of the lowest held-out MLM loss among the runs that did not diverge. */
+export function choosePretrainRate(runs: PretrainRecord[], model: string): number {
+  const ok = runs.filter((r) => !r.diverged && r.heldout.mlm_loss !== null);
+  if (ok.length === 0) throw new Error(`bench quality: every pre-training learning rate of ${model} diverged or gave no held-out evaluation`);
+  return ok.reduce((best, r) => (r.heldout.mlm_loss! < best.heldout.mlm_loss! ? r : best)).learning_rate;
 }
 
-const HEADER = ['model', 'encoder params', 'pre-train steps', 'train s', 'steps/s', 'MLM acc', 'MLM loss', 'NSP acc', 'SST-2 dev acc', 'fine-tune min'];
-
-/** The report as an aligned text table (one row per model) with a line of settings. */
-export function formatQualityTable(report: QualityBenchReport): string {
-  const rows = [HEADER, ...report.rows.map(columns)];
-  const widths = HEADER.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const lines = rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
-  return [...lines, settingsLine(report.settings)].join('\n');
-}
-
-function settingsLine(s: QualitySettings): string {
-  const pairs = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-  const perModel = Object.entries(s.model_overrides).filter(([, o]) => Object.keys(o).length);
-  const overrides =
-    (Object.keys(s.overrides).length ? `; overrides ${pairs(s.overrides)}` : '') + perModel.map(([m, o]) => `; ${m}: ${pairs(o)}`).join('');
-  return (
-    `pre-training: ${s.budget_seconds}s of training each on ${s.corpus}, batch ${s.pretrain.batch_size} × L ${s.pretrain.max_seq_length}, ` +
-    `lr ${s.pretrain.learning_rate} (constant after ${s.pretrain.warmup_steps} warmup steps), ${s.vocab_size}-piece vocabulary; ` +
-    `SST-2: ${s.finetune.steps} steps at batch ${s.finetune.batch_size}, lr ${s.finetune.learning_rate}; ${s.device}, ${s.threads} threads${overrides}`
-  );
-}
-
-/** The report as a Markdown section (heading, settings, table), e.g. for the README. */
-export function qualityMarkdown(report: QualityBenchReport): string {
-  const s = report.settings;
-  const head = `| ${HEADER.join(' | ')} |`;
-  const rule = `|${HEADER.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`;
-  const body = report.rows.map((r) => `| ${columns(r).join(' | ')} |`);
-  return [
-    `### Quality at equal pre-training time (${s.models.join(' vs ')})`,
-    '',
-    `Each model pre-trained for the same ${s.budget_seconds}s of training (steps and data waits; evaluations excluded) on ${s.corpus}, ` +
-      `then fine-tuned on SST-2 for the same number of steps from its own checkpoint. MLM and NSP accuracies are on the held-out ` +
-      `corpus split (${s.pretrain.eval_batches} batches at most); SST-2 on its dev set.`,
-    '',
-    head,
-    rule,
-    ...body,
-    '',
-    `Settings: ${settingsLine(s)}.`,
-    '',
-  ].join('\n');
+/** The rate of the best held-out value of the task's first metric (ties: the lower loss, then the earlier rate). */
+export function chooseFinetuneRate(runs: FinetuneRecord[], what: string): number {
+  const ok = runs.filter((r) => !r.diverged && Object.keys(r.metrics).length > 0);
+  if (ok.length === 0) throw new Error(`bench quality: every fine-tuning learning rate of ${what} diverged`);
+  const metric = sm.data.tasks.getTask(ok[0]!.task).metrics[0]!;
+  const value = (r: FinetuneRecord) => r.metrics[metric] ?? -Infinity;
+  const loss = (r: FinetuneRecord) => r.metrics['loss'] ?? Infinity;
+  return ok.reduce((best, r) => (value(r) > value(best) || (value(r) === value(best) && loss(r) < loss(best)) ? r : best)).learning_rate;
 }

@@ -144,7 +144,10 @@ test('speed-ups pair each Sparse Mixer with the BERT of its size; presets split 
     { family: 'base', model: 'sparse-mixer', pass: 'train', ours: 2, pytorch: 1.5, paper: 1.65 },
     { family: 'base', model: 'fast-sparse-mixer', pass: 'train', ours: 2.5, pytorch: 1.5, paper: 1.89 },
   ]);
+  // The -quarter family pairs the same way (a BERT of its own, wider than the Sparse Mixer).
+  assert.deepEqual(speedups([row('sparse-mixer-quarter', 1, 2), row('bert-quarter', 2, 3)]), [{ family: 'quarter', model: 'sparse-mixer-quarter', pass: 'train', ours: 2, pytorch: 1.5, paper: 1.65 }]);
   assert.deepEqual(splitPreset('fast-sparse-mixer-small'), { base: 'fast-sparse-mixer', family: 'small' });
+  assert.deepEqual(splitPreset('sparse-mixer-quarter'), { base: 'sparse-mixer', family: 'quarter' });
   assert.deepEqual(splitPreset('bert-base'), { base: 'bert', family: 'base' });
   assert.deepEqual(splitPreset('sparse-mixer'), { base: 'sparse-mixer', family: 'base' });
 });

@@ -36,10 +36,14 @@ test('wrong types and impossible combinations are rejected with clear messages',
   assert.doesNotThrow(() => sm.modelConfig({ d_model: 100, num_heads: 8, num_attention_layers: 0 }));
 });
 
-test('presets: the three of the reference, each with -small and -tiny keeping the structure', () => {
+test('presets: the three of the reference, each with -small, -tiny and -quarter keeping the structure', () => {
   assert.deepEqual(
     [...sm.PRESET_NAMES].sort(),
-    ['bert-base', 'bert-small', 'bert-tiny', 'fast-sparse-mixer', 'fast-sparse-mixer-small', 'fast-sparse-mixer-tiny', 'sparse-mixer', 'sparse-mixer-small', 'sparse-mixer-tiny'],
+    [
+      'bert-base', 'bert-quarter', 'bert-small', 'bert-tiny',
+      'fast-sparse-mixer', 'fast-sparse-mixer-quarter', 'fast-sparse-mixer-small', 'fast-sparse-mixer-tiny',
+      'sparse-mixer', 'sparse-mixer-quarter', 'sparse-mixer-small', 'sparse-mixer-tiny',
+    ],
   );
   const bert = sm.presetConfig('bert-base');
   assert.deepEqual([bert.num_layers, bert.d_model, bert.d_ff, bert.num_heads, bert.model_arch], [12, 768, 3072, 12, 'BERT']);
@@ -50,7 +54,7 @@ test('presets: the three of the reference, each with -small and -tiny keeping th
   assert.deepEqual([fast.train_capacity_factor, fast.eval_capacity_factor], [0.5, 0.5]);
   for (const base of ['bert-base', 'sparse-mixer', 'fast-sparse-mixer']) {
     const family = base.replace('-base', '');
-    for (const size of ['small', 'tiny']) {
+    for (const size of ['small', 'tiny', 'quarter']) {
       const small = sm.presetConfig(`${family}-${size}`);
       const b = sm.presetConfig(base);
       assert.deepEqual(sm.layerPlan(small), sm.layerPlan(b), `${family}-${size} keeps the layer layout`);
@@ -59,6 +63,15 @@ test('presets: the three of the reference, each with -small and -tiny keeping th
       assert.ok(small.d_model < b.d_model);
     }
   }
+  // -quarter divides each base shape by 4 (head size 64 kept), so BERT stays 1.5 times as wide as the Sparse Mixers.
+  for (const base of ['bert-base', 'sparse-mixer', 'fast-sparse-mixer']) {
+    const b = sm.presetConfig(base);
+    const q = sm.presetConfig(`${base.replace('-base', '')}-quarter`);
+    assert.deepEqual([q.d_emb, q.d_model, q.d_ff, q.num_heads, q.max_seq_length], [b.d_emb / 4, b.d_model / 4, b.d_ff / 4, b.num_heads / 4, b.max_seq_length / 4], base);
+    assert.equal(q.d_model / q.num_heads, 64);
+    assert.deepEqual([q.num_layers, q.num_attention_layers, q.num_moe_layers, q.num_experts], [b.num_layers, b.num_attention_layers, b.num_moe_layers, b.num_experts]);
+  }
+  assert.equal(sm.presetConfig('bert-quarter').d_model / sm.presetConfig('sparse-mixer-quarter').d_model, 1.5);
   assert.throws(() => sm.presetConfig('gpt-2'), /unknown preset 'gpt-2'; known presets: bert-base/);
 });
 

@@ -388,3 +388,25 @@ test('spam: 6046 mails, a fixed 80/20 split by hash of the id, both labels, bodi
   assert.equal(data.mailBody('From: a\nSubject: b\n\nHello\n\n  world\t!'), 'Hello world !');
   assert.equal(data.mailBody('Subject: no body'), '');
 });
+
+test('holding out training rows: the same rows every time, whole groups, both parts in file order', () => {
+  const rows = (n: number, group?: (i: number) => string): data.TaskExample[] =>
+    Array.from({ length: n }, (_, i) => ({ segments: [`row ${i}`], label: i % 2, source: { file: 'train.tsv', line: i + 2 }, ...(group ? { group: group(i) } : {}) }));
+  const plain = rows(50);
+  const split = data.holdOutRows(plain, 7);
+  assert.equal(split.heldOut.length, 7);
+  assert.equal(split.train.length, 43);
+  const lines = (xs: data.TaskExample[]) => xs.map((x) => x.source.line);
+  assert.deepEqual([...lines(split.train), ...lines(split.heldOut)].sort((a, b) => a - b), lines(plain), 'a partition of the rows');
+  for (const part of [split.train, split.heldOut]) assert.deepEqual(lines(part), [...lines(part)].sort((a, b) => a - b));
+  assert.deepEqual(data.holdOutRows(plain, 7), split, 'drawn with a fixed seed');
+  assert.notDeepEqual(lines(split.heldOut), lines(plain.slice(0, 7)), 'drawn, not the first rows');
+  // Grouped rows (COPA, MultiRC, ReCoRD) move together: 3 groups of 4 rows.
+  const grouped = data.holdOutRows(rows(40, (i) => `q${Math.floor(i / 4)}`), 3);
+  assert.equal(grouped.heldOut.length, 12);
+  assert.equal(new Set(grouped.heldOut.map((x) => x.group)).size, 3);
+  assert.ok(!grouped.train.some((x) => grouped.heldOut.some((h) => h.group === x.group)));
+  assert.throws(() => data.holdOutRows(plain, 50), /cannot hold out 50 of 50 training rows: none would be left to train on/);
+  assert.throws(() => data.holdOutRows(rows(8, (i) => `q${i % 2}`), 2), /cannot hold out 2 of 2 training groups/);
+  assert.throws(() => data.holdOutRows(plain, 0), /positive integer/);
+});

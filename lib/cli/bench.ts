@@ -84,7 +84,7 @@ export function registerBenchCommands(program: Command): void {
     .command('models')
     .description('training and inference throughput of the presets, ours vs the same models in PyTorch eager, with speed-ups over BERT')
     .option('--model <name...>', 'presets to run', ['bert-base', 'sparse-mixer', 'fast-sparse-mixer', 'bert-small', 'sparse-mixer-small', 'fast-sparse-mixer-small'])
-    .option('--batch-size <n>', 'examples per step (default: 2 for base presets, 8 for -small/-tiny)', positiveInt)
+    .option('--batch-size <n>', 'examples per step (default: 2 for base presets, 8 for -small/-quarter/-tiny)', positiveInt)
     .option('--seq-length <n>', 'sequence length (default: the preset\'s max_seq_length)', positiveInt)
     .option('--vocab-size <n>', 'vocabulary size', positiveInt, 32000)
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
@@ -189,23 +189,40 @@ export function registerBenchCommands(program: Command): void {
 
   bench
     .command('quality')
-    .description('quality at equal cost: pre-train each model for the same wall-clock budget, then fine-tune each on SST-2')
-    .requiredOption('--data-dir <dir>', 'folder holding glue/SST-2 (e.g. ../shared/data)')
-    .option('--model <name...>', 'presets to compare', ['bert-small', 'sparse-mixer-small'])
-    .option('--budget <seconds>', 'pre-training seconds per model (training steps and data waits; evaluations excluded)', positiveNumber, 600)
-    .option('--finetune-steps <n>', 'SST-2 fine-tuning steps per model', positiveInt, 600)
-    .option('--vocab <file>', 'SentencePiece model (default: train one on sotu, as the quickstart does)')
+    .description('quality at equal cost: each model pre-trained for the same wall-clock budget per run, learning rates swept per model, several seeds, fine-tuned on several tasks; resumable')
+    .requiredOption('--data-dir <dir>', 'folder holding the GLUE task folders, e.g. ../shared/data (glue/SST-2, glue/MRPC)')
+    .option('--model <name...>', 'presets to compare; the first is the baseline', ['bert-quarter', 'sparse-mixer-quarter'])
+    .option('--task <name...>', 'fine-tuning tasks', ['glue/sst2', 'glue/mrpc'])
+    .option('--seeds <n>', 'seeds per model (at least 2)', positiveInt, 3)
+    .option('--budget <seconds>', 'pre-training seconds of every run (training steps and data waits; evaluations excluded)', positiveNumber, DEFAULT_QUALITY_BUDGET)
+    .option('--pretrain-lr <lr...>', 'pre-training learning rates swept (default: 0.001 0.002)')
+    .option('--finetune-lr <lr...>', 'fine-tuning learning rates swept per task (default: 0.0001 0.0003 0.001)')
+    .option('--finetune-steps <n>', 'fine-tuning steps of every run', positiveInt, 50)
+    .option('--holdout-rows <n>', 'training rows held out per task to choose the fine-tuning rate (at most a tenth of the split)', positiveInt, 400)
+    .option('--vocab <file>', 'SentencePiece model (default: train one on sotu into the workdir)')
     .option('--corpus <spec>', 'pre-training corpus', 'sotu,moby-dick')
-    .option('--workdir <dir>', 'where the runs and quality.json/quality.md go', 'sparse-mixer-quality')
+    .option('--workdir <dir>', 'runs and quality.json/.md/.svg; rerunning the same command continues the bench found there', 'sparse-mixer-quality')
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExample:\n  $ sparse-mixer bench quality --data-dir ../shared/data --budget 600 --finetune-steps 600')
-    .action(async (opts: { dataDir: string; model: string[]; budget: number; finetuneSteps: number; vocab?: string; corpus: string; workdir: string; device: string; json?: boolean }) => {
+    .addHelpText('after', `\nExample (about an hour on 2 CPU cores; stop it any time and rerun to continue):\n  $ nohup sparse-mixer bench quality --data-dir ../shared/data > quality.log 2>&1 &`)
+    .action(async (opts: QualityCliOptions) => {
       const { benchQuality, formatQualityTable } = await import('../../bench/quality');
+      const rates = (flag: string, values: string[] | undefined) => values?.map((v) => {
+        const n = Number(v);
+        if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${flag} takes positive numbers, got '${v}'`);
+        return n;
+      });
+      const pretrainLearningRates = rates('--pretrain-lr', opts.pretrainLr);
+      const finetuneLearningRates = rates('--finetune-lr', opts.finetuneLr);
       const report = await benchQuality({
         models: opts.model,
+        tasks: opts.task,
+        seeds: opts.seeds,
         budgetSeconds: opts.budget,
         finetuneSteps: opts.finetuneSteps,
+        holdoutRows: opts.holdoutRows,
+        ...(pretrainLearningRates ? { pretrainLearningRates } : {}),
+        ...(finetuneLearningRates ? { finetuneLearningRates } : {}),
         dataDir: opts.dataDir,
         corpus: opts.corpus,
         workdir: opts.workdir,
@@ -264,6 +281,26 @@ interface ServeCliOptions {
   inputs: number;
   maxBatchRequests?: number;
   maxWaitMs?: number;
+  json?: boolean;
+}
+
+/** Pre-training seconds per run of `bench quality`: the whole bench then takes about an hour on 2 CPU cores. */
+const DEFAULT_QUALITY_BUDGET = 150;
+
+interface QualityCliOptions {
+  dataDir: string;
+  model: string[];
+  task: string[];
+  seeds: number;
+  budget: number;
+  pretrainLr?: string[];
+  finetuneLr?: string[];
+  finetuneSteps: number;
+  holdoutRows: number;
+  vocab?: string;
+  corpus: string;
+  workdir: string;
+  device: string;
   json?: boolean;
 }
 

@@ -36,6 +36,8 @@ export const TRAIN_SCHEMA: Schema = {
   dataset_name: { type: { kind: 'string' }, default: 'spam', doc: 'fine-tuning task (glue/rte, superglue/cb, spam, ...)' },
   data_dir: { type: { kind: 'string' }, default: '', doc: 'folder holding the task folder (e.g. ../shared/data/glue/RTE for glue/rte: give ../shared/data)' },
   skip_bad_rows: { type: { kind: 'boolean' }, default: false, doc: 'skip malformed data rows (counted and reported) instead of stopping' },
+  train_holdout_rows: { type: { kind: 'int', min: 0 }, default: 0, doc: 'fine-tuning: hold out this many training rows (whole groups for grouped tasks; the same rows in every run) and evaluate on them instead of the eval split, to choose hyperparameters without touching the reported split; 0: off' },
+  eval_at_start: { type: { kind: 'boolean' }, default: true, doc: 'fine-tuning: evaluate before the first step, as the reference does' },
   init_checkpoint_dir: { type: { kind: 'string' }, default: '', doc: 'pre-training workdir or checkpoint whose encoder starts fine-tuning' },
   device: { type: { kind: 'string', pattern: /^(cpu|cuda(:\d+)?)$/, what: "'cpu', 'cuda' or 'cuda:N'" }, default: 'cpu', doc: "'cpu', 'cuda' or 'cuda:N'" },
   precision: { type: { kind: 'enum', values: ['float32', 'bfloat16', 'float64'] }, default: 'float32', doc: 'bfloat16 autocast on CUDA (router always float32); float64 for exactness checks' },
@@ -76,6 +78,8 @@ export type TrainConfig = ModelConfig & {
   dataset_name: string;
   data_dir: string;
   skip_bad_rows: boolean;
+  train_holdout_rows: number;
+  eval_at_start: boolean;
   init_checkpoint_dir: string;
   device: string;
   precision: 'float32' | 'bfloat16' | 'float64';

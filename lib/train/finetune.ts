@@ -58,8 +58,10 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
     if (r.skipped.length) console.warn(`${task.name} ${split}: skipped ${r.skipped.length} bad rows (first: ${r.skipped[0]!.file}:${r.skipped[0]!.line}: ${r.skipped[0]!.reason})`);
     return r.examples;
   };
-  const trainRows = readSplit('train');
-  const evalRows = readSplit(task.evalSplit);
+  const allTrainRows = readSplit('train');
+  const holdout = raw.train_holdout_rows > 0 ? tasks.holdOutRows(allTrainRows, raw.train_holdout_rows) : undefined;
+  const trainRows = holdout?.train ?? allTrainRows;
+  const evalRows = holdout?.heldOut ?? readSplit(task.evalSplit);
   const { config, tokenizer } = withTokenizer(raw);
   preflight(config);
   prepareWorkdir(options.workdir, config, options.force);
@@ -79,6 +81,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   const evalEvery = config.eval_frequency > 0 ? config.eval_frequency : Math.ceil((0.1 * totalSteps) / 10) * 10;
   const resumed = trainer.resume(checkFinetuningData);
   if (!resumed && config.init_checkpoint_dir) trainer.log(`initialised the encoder from ${loadPretrainedEncoder(model, config.init_checkpoint_dir)}`);
+  if (holdout) trainer.log(`evaluating on ${holdout.heldOut.length} held-out training rows (training on the other ${trainRows.length}), not on ${task.evalSplit}`);
   let data: FinetuneDataState = resumed?.data ?? { epoch: 0, position: 0, epochRng: new Rng(config.seed).getState() };
   let epoch = epochOrder(train.length, data.epochRng);
   let step = resumed?.step ?? 0;
@@ -141,7 +144,7 @@ export async function finetune(raw: TrainConfig, options: RunOptions): Promise<R
   let evalMetrics: Record<string, number> | undefined;
   let stopped: RunResult['stopped'] = 'finished';
   try {
-    if (step === 0) {
+    if (step === 0 && config.eval_at_start) {
       evalMetrics = await evaluate();
       trainer.summaries.log('eval', 0, evalMetrics);
       trainer.logEval(0, evalMetrics);

@@ -186,6 +186,7 @@ export async function pretrain(raw: TrainConfig, options: RunOptions): Promise<P
           grad_l2_norm: r.gradNorm,
           steps_per_sec: intervalSteps / seconds,
           examples_per_sec: (intervalSteps * batchSize) / seconds,
+          train_seconds: trainSeconds, // the x axis of loss-against-time curves (budget time, resumption included)
         });
         acc = newAccumulator();
         intervalStart = process.hrtime.bigint();

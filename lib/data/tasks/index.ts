@@ -4,3 +4,4 @@ export { TASKS, getTask } from './registry';
 export { GLUE_TASKS } from './glue';
 export { SUPERGLUE_TASKS } from './superglue';
 export { SPAM_TASK, devKeys, mailBody } from './spam';
+export { holdOutRows, type HeldOutSplit } from './holdout';
