@@ -7,6 +7,7 @@
 //   <!-- readme: run replace="A=>B;;C=>D" --> run with these replacements (small sizes, said in the prose)
 //   <!-- readme: server replace=... -->      start the server command, compare its '# ' lines with what it prints, stop it
 //   <!-- readme: run nodes=2 -->             run the command once per node (--node-rank 0, 1) at once
+//   <!-- readme: run cwd=repository -->      run in the repository (its npm scripts) instead of the sandbox
 //   <!-- readme: output replace=... -->      the block is `$ command` then its output: compared, numbers within 1e-9
 //   <!-- readme: checked-by=FILE -->         a test file that runs this block itself (it must mention it)
 //   <!-- readme: text -->                    not a command (a layout, a sample)
@@ -132,12 +133,14 @@ const box = sandbox();
 
 function runBlock(b: Block): string {
   const body = applyReplacements(b.body, b.directive!.attrs['replace']);
+  // cwd=repository: the repository's own npm scripts (fuzz, faults), run where a developer runs them.
+  const cwd = b.directive!.attrs['cwd'] === 'repository' ? root : box.dir;
   if (b.lang === 'js') {
     const file = path.join(box.dir, `block-${b.line}.js`);
     fs.writeFileSync(file, body);
-    return execFileSync(process.execPath, [file], { cwd: box.dir, env: box.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+    return execFileSync(process.execPath, [file], { cwd, env: box.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
   }
-  return execFileSync('bash', ['-e', '-o', 'pipefail', '-c', body], { cwd: box.dir, env: box.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 900_000 });
+  return execFileSync('bash', ['-e', '-o', 'pipefail', '-c', body], { cwd, env: box.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 900_000 });
 }
 
 for (const b of blocks) {
