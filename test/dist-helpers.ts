@@ -44,13 +44,21 @@ export function finished(child: ChildProcess, timeoutMs: number): Promise<Finish
   });
 }
 
+/** What a rank's worker gets besides the library. */
+export interface WorkerTools {
+  /** The message of the Error fn throws, or 'no error'. */
+  caught: (fn: () => unknown) => string;
+}
+
+const TOOLS = `{ caught: (fn) => { try { fn(); return 'no error'; } catch (e) { return e.message; } } }`;
+
 /**
  * Runs `worker` (a self-contained function of the library, stringified) in `n` processes with
  * RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set; each prints what it returns as JSON.
  */
-export async function runRanks<T>(n: number, worker: (sm: typeof import('../lib')) => T | Promise<T>, options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ results: (T | undefined)[]; runs: Finished[] }> {
+export async function runRanks<T>(n: number, worker: (sm: typeof import('../lib'), tools: WorkerTools) => T | Promise<T>, options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ results: (T | undefined)[]; runs: Finished[] }> {
   const port = await freePort();
-  const script = `Promise.resolve((${worker.toString()})(require(${JSON.stringify(LIB)}))).then((r) => console.log('RESULT ' + JSON.stringify(r)))`;
+  const script = `Promise.resolve((${worker.toString()})(require(${JSON.stringify(LIB)}), ${TOOLS})).then((r) => console.log('RESULT ' + JSON.stringify(r)))`;
   const runs = await Promise.all(
     Array.from({ length: n }, (_, rank) =>
       finished(

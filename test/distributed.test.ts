@@ -71,16 +71,8 @@ test('collectives on 3 ranks: all-reduce (every op), broadcast, all-gather, unev
 });
 
 test('collective errors: bad arguments are Errors naming the collective; a lost peer is named', { skip: skipReason, timeout: 120_000 }, async () => {
-  const { results, runs } = await runRanks(2, async (sm) => {
+  const { results, runs } = await runRanks(2, async (sm, { caught }) => {
     const world = sm.distributed.init({ timeoutSeconds: 30 });
-    const caught = (fn: () => unknown) => {
-      try {
-        fn();
-        return 'no error';
-      } catch (e) {
-        return (e as Error).message;
-      }
-    };
     const out: Record<string, string> = {};
     out['strided'] = caught(() => world.allReduce(sm.zeros([4, 4]).transpose(0, 1)));
     out['splits'] = caught(() => world.allToAll(sm.zeros([3, 2]), { inputSplits: [1, 1], outputSplits: [1, 1] }));
@@ -107,17 +99,9 @@ test('collective errors: bad arguments are Errors naming the collective; a lost 
 });
 
 test('checkCollectives: ranks calling different collectives get an Error naming each rank\'s call, not a crash', { skip: skipReason, timeout: 60_000 }, async () => {
-  const { results, runs } = await runRanks(2, (sm) => {
+  const { results, runs } = await runRanks(2, (sm, { caught }) => {
     const world = sm.distributed.init({ timeoutSeconds: 30, checkCollectives: true });
     const r = world.rank;
-    const caught = (fn: () => unknown) => {
-      try {
-        fn();
-        return 'no error';
-      } catch (e) {
-        return (e as Error).message;
-      }
-    };
     return {
       dtypes: caught(() => world.broadcast(sm.zeros([2], { dtype: r === 0 ? 'float32' : 'int64' }))),
       kinds: caught(() => (r === 0 ? world.barrier() : world.allReduce(sm.ones([1])))),
@@ -155,16 +139,8 @@ test('a peer that stops answering: the collective fails after the timeout, sayin
   assert.match(message.join(' '), /^allReduce failed on rank 0 of 2: .*(timed out|timeout)/i);
 });
 
-test('rendezvous failures are Errors: a port in use, nobody at the master address', { skip: skipReason, timeout: 60_000 }, async () => {
-  const { results } = await runRanks(1, (sm) => {
-    const caught = (fn: () => unknown) => {
-      try {
-        fn();
-        return 'no error';
-      } catch (e) {
-        return (e as Error).message;
-      }
-    };
+test('rendezvous failures are Errors: a rank outside the world, nobody at the master address, a bad RANK', { skip: skipReason, timeout: 60_000 }, async () => {
+  const { results } = await runRanks(1, (sm, { caught }) => {
     // A second process is rank 1 of 2 with no rank 0 anywhere.
     return {
       badRank: caught(() => sm.distributed.init({ rank: 2, worldSize: 2, timeoutSeconds: 1 })),
