@@ -189,3 +189,31 @@ test('gradient sync: buckets in reverse order, averages over ranks, nothing on n
     assert.deepEqual(r.step2, Array(4).fill([3, 3]), 'accumulated gradients averaged once');
   }
 });
+
+test('row gradients: a lookup table\'s rows are exchanged as rows, its dense use reduced in its bucket; the sum is the average', { skip: skipReason, timeout: 120_000 }, async () => {
+  const { results, runs } = await runRanks(2, (sm) => {
+    const world = sm.distributed.init({ timeoutSeconds: 30 });
+    const r = world.rank;
+    const table = sm.keep(sm.arange(12, undefined, 1, { dtype: 'float64' }).reshape([6, 2]).div(10)).requiresGrad_();
+    const rows = new sm.distributed.RowGradients();
+    const sync = new sm.distributed.GradientSync(world, [table], { rowTables: [{ param: 0, rows }] });
+    sync.prepare(true);
+    sm.tidy(() => {
+      // Rank 0 looks up rows 0 and 2, rank 1 rows 2 and 5; both use the table densely too (a tied head).
+      const looked = rows.lookup(table, sm.tensor(r === 0 ? [0, 2] : [2, 5], { dtype: 'int64' }));
+      looked.sum().add(table.mul(r + 1).sum()).backward();
+    });
+    const stats = sync.finish();
+    const out = { grad: Array.from(table.grad!.dataSync() as Float64Array), bytes: stats.bytes, eval: sm.noGrad(() => sm.tidy(() => rows.lookup(table, sm.tensor([1], { dtype: 'int64' })).requiresGrad)) };
+    rows.dispose();
+    sync.dispose();
+    return out;
+  });
+  for (const [rank, r] of results.entries()) {
+    assert.ok(r, runs[rank]!.stderr);
+    // Dense: (1 + 2) / 2 = 1.5 everywhere; rows: each lookup adds 1 / 2 to its row.
+    assert.deepEqual(r.grad, [2, 2, 1.5, 1.5, 2.5, 2.5, 1.5, 1.5, 1.5, 1.5, 2, 2]);
+    assert.ok(r.bytes > 6 * 2 * 8, 'the dense bucket and the rows were sent');
+    assert.equal(r.eval, false, 'without grad the lookup is the plain one');
+  }
+});

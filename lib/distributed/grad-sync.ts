@@ -1,9 +1,10 @@
 // Gradient averaging overlapped with backward (native/distributed/grad_sync.cc): the bucketing of
 // PyTorch's DistributedDataParallel, on c10d collectives and autograd hooks.
+import type { RowLookup } from '../nn';
 import type { Tensor } from '../tensor';
 import type { GradSyncStats } from '../tensor/native-api';
 import { N } from '../tensor/native';
-import { handleOf } from '../tensor/tensor';
+import { handleOf, Tensor as TensorClass } from '../tensor/tensor';
 import type { ProcessGroup } from './group';
 
 export type { GradSyncStats };
@@ -15,6 +16,31 @@ export interface GradientSyncOptions {
   firstBucketBytes?: number;
   /** Gradients are divided by this before they are summed (default: the group's size, i.e. averaged). */
   divisor?: number;
+  /** Tables (indices into params) whose looked-up rows arrive through a RowGradients sink, not backward. */
+  rowTables?: readonly { param: number; rows: RowGradients }[];
+}
+
+/**
+ * Where a lookup table's row gradients wait for the step's end (native/distributed/grad_sync.cc):
+ * the table is read without an autograd edge, so its other uses (a tied output layer) reduce its
+ * dense gradient during backward, and only the looked-up rows are exchanged after backward.
+ */
+export class RowGradients implements RowLookup {
+  private id: number | undefined = N.rowSinkNew();
+
+  get sink(): number {
+    if (this.id === undefined) throw new Error('RowGradients was disposed');
+    return this.id;
+  }
+
+  lookup(table: Tensor, ids: Tensor): Tensor {
+    return TensorClass._wrap(N.rowSinkLookup(this.sink, handleOf(table, 'table'), handleOf(ids, 'ids')));
+  }
+
+  dispose(): void {
+    if (this.id !== undefined) N.rowSinkFree(this.id);
+    this.id = undefined;
+  }
 }
 
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
@@ -41,6 +67,7 @@ export class GradientSync {
       options.bucketBytes ?? DEFAULT_BUCKET_BYTES,
       options.firstBucketBytes ?? DEFAULT_FIRST_BUCKET_BYTES,
       options.divisor ?? group.size,
+      (options.rowTables ?? []).flatMap((t) => [t.param, t.rows.sink]),
     );
     this.id = r.id;
     this.buckets = r.buckets;

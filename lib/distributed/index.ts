@@ -14,7 +14,7 @@ export {
   type LaunchEnvironment,
   type ReduceOp,
 } from './group';
-export { GradientSync, DEFAULT_BUCKET_BYTES, DEFAULT_FIRST_BUCKET_BYTES, type GradientSyncOptions, type GradSyncStats } from './grad-sync';
+export { GradientSync, RowGradients, DEFAULT_BUCKET_BYTES, DEFAULT_FIRST_BUCKET_BYTES, type GradientSyncOptions, type GradSyncStats } from './grad-sync';
 export { GroupExpertExchange, expertModules, shardExperts } from './experts';
 export { ParallelTraining, type ParallelOptions, type CommStats } from './parallel';
 export { launch, workerEnvironment, bindToLauncher, LAUNCHER_PID_ENV, type LaunchOptions, type LaunchResult } from './launcher';

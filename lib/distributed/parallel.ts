@@ -7,19 +7,24 @@
 // ranks {q, q+P, q+2P, ...} hold the same block (an expert replica group). Dense parameters are
 // averaged over the world, expert blocks over their replica group. Expert gradients reach a block
 // from every rank of its expert group through the all-to-all, so they are divided by W as well.
-import type { Module, StateDict } from '../nn';
+import { Embedding, type Module, type StateDict } from '../nn';
 import { noGrad, optim, tensor, tidy, zeros, type Tensor } from '../tensor';
 import { shardExperts, gatherShards } from './experts';
-import { GradientSync, type GradientSyncOptions, type GradSyncStats } from './grad-sync';
+import { DEFAULT_BUCKET_BYTES, DEFAULT_FIRST_BUCKET_BYTES, GradientSync, RowGradients, type GradientSyncOptions, type GradSyncStats } from './grad-sync';
 import { newGroup, type ProcessGroup } from './group';
 
-export interface ParallelOptions extends Omit<GradientSyncOptions, 'divisor'> {
+export interface ParallelOptions extends Omit<GradientSyncOptions, 'divisor' | 'rowTables'> {
   /** Ranks over which each MoE layer's experts are spread (divides the world size and num_experts). */
   expertParallelSize?: number;
 }
 
 /** What a step's communication cost: summed over the dense and expert gradient syncs. */
 export interface CommStats extends GradSyncStats {}
+
+/** The model's word embeddings (Embedding modules registered as 'word'). */
+function wordEmbeddings(module: Module): Embedding[] {
+  return module.namedChildren().flatMap(([name, child]) => (child instanceof Embedding && name === 'word' ? [child] : wordEmbeddings(child)));
+}
 
 /** A logical tensor's whole shape, from a block and where it sits. */
 function wholeShape(shape: readonly number[], dim: number, count: number): number[] {
@@ -37,6 +42,8 @@ export class ParallelTraining {
   /** Sharded parameter names and the dim they are split along, with the number of blocks. */
   readonly shards: Map<string, { dim: number; count: number }>;
   private readonly syncs: GradientSync[] = [];
+  /** Word embeddings whose looked-up rows are reduced as rows (see RowGradients). */
+  private readonly rowTables: { table: Embedding; rows: RowGradients }[] = [];
   private readonly denseParams: Tensor[] = [];
   private readonly expertParams: Tensor[] = [];
 
@@ -69,8 +76,17 @@ export class ParallelTraining {
       if (this.denseParams.length) world.broadcast(this.denseParams);
       if (this.replicaGroup && this.expertParams.length && this.replicaGroup.size > 1) this.replicaGroup.broadcast(this.expertParams);
     });
-    const syncOptions = { bucketBytes: options.bucketBytes, firstBucketBytes: options.firstBucketBytes, divisor: this.worldSize };
-    if (this.denseParams.length) this.syncs.push(new GradientSync(world, this.denseParams, syncOptions));
+    // DDP's 25 MiB buckets, but never more than a quarter of the gradients: a model of 25 MiB in one
+    // bucket would start communicating only when backward has ended.
+    const gradientBytes = this.denseParams.reduce((n, p) => n + p.numel * 4, 0);
+    const bucketBytes = options.bucketBytes ?? Math.min(DEFAULT_BUCKET_BYTES, Math.max(DEFAULT_FIRST_BUCKET_BYTES, Math.round(gradientBytes / 4)));
+    const syncOptions = { bucketBytes, firstBucketBytes: options.firstBucketBytes, divisor: this.worldSize };
+    // The word embeddings: their dense gradient would come last in backward (their lookup is the
+    // first op of forward) and is the largest; their rows are exchanged instead, a few hundred KB.
+    for (const table of wordEmbeddings(model)) this.rowTables.push({ table, rows: new RowGradients() });
+    const rowTables = this.rowTables.map(({ table, rows }) => ({ param: this.denseParams.indexOf(table.weight), rows })).filter((t) => t.param >= 0);
+    for (const { table, rows } of this.rowTables) table.lookupWith(rows);
+    if (this.denseParams.length) this.syncs.push(new GradientSync(world, this.denseParams, { ...syncOptions, rowTables }));
     if (this.expertParams.length) this.syncs.push(new GradientSync(this.replicaGroup!, this.expertParams, syncOptions));
   }
 
@@ -207,5 +223,10 @@ export class ParallelTraining {
   dispose(): void {
     for (const s of this.syncs) s.dispose();
     this.syncs.length = 0;
+    for (const { table, rows } of this.rowTables) {
+      table.lookupWith(undefined);
+      rows.dispose();
+    }
+    this.rowTables.length = 0;
   }
 }

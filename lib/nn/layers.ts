@@ -34,8 +34,14 @@ export class LayerNorm extends Module {
   }
 }
 
+/** A lookup that delivers the table's gradient as rows somewhere else (see Embedding.lookupWith). */
+export interface RowLookup {
+  lookup(table: Tensor, ids: Tensor): Tensor;
+}
+
 export class Embedding extends Module {
   readonly weight: Tensor;
+  private rowLookup: RowLookup | undefined;
 
   constructor(ctx: InitContext, readonly count: number, readonly size: number) {
     super();
@@ -43,7 +49,15 @@ export class Embedding extends Module {
   }
 
   forward(ids: Tensor): Tensor {
-    return F.embedding(this.weight, ids);
+    return this.rowLookup ? this.rowLookup.lookup(this.weight, ids) : F.embedding(this.weight, ids);
+  }
+
+  /**
+   * Looks rows up through `lookup` from now on (undefined: back to the plain lookup). Distributed
+   * training uses it to reduce the looked-up rows' gradients as rows rather than as a dense table.
+   */
+  lookupWith(lookup: RowLookup | undefined): void {
+    this.rowLookup = lookup;
   }
 }
 

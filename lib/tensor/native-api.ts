@@ -280,10 +280,13 @@ export interface NativeAddon {
   workWait(work: number): void;
   workWaitAsync(work: number): Promise<void>;
   workIsCompleted(work: number): boolean;
-  gradSyncNew(group: number, params: readonly H[], bucketBytes: number, firstBucketBytes: number, divisor: number): { id: number; buckets: number[][] };
+  gradSyncNew(group: number, params: readonly H[], bucketBytes: number, firstBucketBytes: number, divisor: number, rowTables?: readonly number[]): { id: number; buckets: number[][] };
   gradSyncPrepare(id: number, sync: boolean): void;
   gradSyncFinish(id: number): GradSyncStats;
   gradSyncFree(id: number): void;
+  rowSinkNew(): number;
+  rowSinkLookup(sink: number, table: H, ids: H): H;
+  rowSinkFree(sink: number): void;
   expertsToRanks(group: number, x: H, slotsPerRank: readonly number[]): H;
   expertsFromRanks(group: number, y: H, slotsPerRank: readonly number[]): H;
   exitWithParent(parentPid: number): boolean;

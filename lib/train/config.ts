@@ -43,7 +43,7 @@ export const TRAIN_SCHEMA: Schema = {
   precision: { type: { kind: 'enum', values: ['float32', 'bfloat16', 'float64'] }, default: 'float32', doc: 'bfloat16 autocast on CUDA (router always float32); float64 for exactness checks' },
   batch_size_scope: { type: { kind: 'enum', values: ['global', 'per_rank'] }, default: 'global', doc: 'on several processes: train_batch_size is the global batch, split over the ranks (the same run as one process), or each rank\'s share' },
   expert_parallel_size: { type: { kind: 'int', min: 1 }, default: 1, doc: 'ranks over which each MoE layer\'s experts are spread (divides num_experts and the world size); 1: every rank holds every expert' },
-  gradient_bucket_mb: { type: { kind: 'number', min: 0.001 }, default: 25, doc: 'on several processes: gradients are all-reduced in buckets of about this many MiB, each as soon as backward fills it' },
+  gradient_bucket_mb: { type: { kind: 'number', min: 0 }, default: 0, doc: 'on several processes: gradients are all-reduced in buckets of about this many MiB, each as soon as backward fills it; 0: DDP\'s 25 MiB, or a quarter of the gradients if that is less (at least 1 MiB), so that a small model\'s communication overlaps backward too' },
 };
 
 export type TrainConfig = ModelConfig & {

@@ -94,7 +94,7 @@ export class Trainer<D> {
       // Experts are sharded here, before the optimizer allocates moments for them.
       this.parallel = new ParallelTraining(world, model, {
         expertParallelSize: config.expert_parallel_size,
-        bucketBytes: Math.round(config.gradient_bucket_mb * 1024 * 1024),
+        ...(config.gradient_bucket_mb > 0 ? { bucketBytes: Math.round(config.gradient_bucket_mb * 1024 * 1024) } : {}),
       });
       // Dropout differs between ranks, as between the examples of one process's batch.
       manualSeed(config.seed + 1_000_003 * world.rank);
