@@ -47,8 +47,11 @@ export interface BreakdownRow extends PartTiming {
   efficiency: number | null;
 }
 
-/** Forward costs of each part for a batch of B sequences of L tokens with P masked positions each. */
-export function partCosts(c: sm.ModelConfig, B: number, L: number, P: number): Partial<Record<Part, PartCost>> {
+/**
+ * Forward costs of each part for a batch of B sequences of L tokens with P masked positions each.
+ * Inference runs the encoder only: its 'heads' part is the pooler.
+ */
+export function partCosts(c: sm.ModelConfig, B: number, L: number, P: number, pass: 'train' | 'infer' = 'train'): Partial<Record<Part, PartCost>> {
   const T = B * L;
   const f = 4; // bytes of a float32
   const d = c.d_model;
@@ -76,7 +79,8 @@ export function partCosts(c: sm.ModelConfig, B: number, L: number, P: number): P
       add('feed_forward', 4 * T * d * c.d_ff, f * (2 * d * c.d_ff + 2 * T * d + 2 * T * c.d_ff));
     }
   }
-  add('heads', B * P * (2 * d * c.d_emb + 2 * c.d_emb * c.vocab_size) + 2 * B * d * d, f * (c.vocab_size * c.d_emb + B * P * c.vocab_size + d * d));
+  if (pass === 'infer') add('heads', 2 * B * d * d, f * (d * d + 2 * B * d));
+  else add('heads', B * P * (2 * d * c.d_emb + 2 * c.d_emb * c.vocab_size) + 2 * B * d * d, f * (c.vocab_size * c.d_emb + B * P * c.vocab_size + d * d));
   return out;
 }
 

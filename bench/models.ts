@@ -352,7 +352,7 @@ export async function benchModels(options: ModelsBenchOptions): Promise<ModelsBe
           if (options.breakdown) {
             // A profile that fails (e.g. a profiler this libtorch lacks) costs the breakdown, not the timings.
             try {
-              const costs = partCosts(config, B, L, P);
+              const costs = partCosts(config, B, L, P, pass);
               const peerTimes = peerLoaded ? await peer!.request<{ parts?: Record<string, [number, number]>; error?: string }>({ cmd: 'breakdown', pass }) : undefined;
               if (peerTimes?.error) log(`${name} ${pass}: PyTorch breakdown failed: ${peerTimes.error}`);
               const theirs = peerTimes?.parts
