@@ -169,9 +169,10 @@ export function buildProgram(): Command {
     .option('--workdir <dir>', 'where everything goes', 'sparse-mixer-quickstart')
     .option('--pretrain-steps <n>', 'pre-training steps', positiveInt, 300)
     .option('--finetune-epochs <n>', 'fine-tuning epochs', positiveNumber, 3)
+    .option('--seed <n>', "seed of the models' initialisation, dropout and data order", nonNegativeInt, 0)
     .option('--json', 'print the dev metrics as JSON')
     .addHelpText('after', '\nExample:\n  $ sparse-mixer quickstart --workdir /tmp/quickstart')
-    .action(async (opts: { workdir: string; pretrainSteps: number; finetuneEpochs: number; json?: boolean }) => {
+    .action(async (opts: { workdir: string; pretrainSteps: number; finetuneEpochs: number; seed: number; json?: boolean }) => {
       const { quickstart } = await import('./quickstart');
       const started = Date.now();
       const r = await quickstart({ ...opts, log: opts.json ? () => {} : (line) => console.error(line) });

@@ -8,6 +8,8 @@ export interface QuickstartOptions {
   workdir: string;
   pretrainSteps: number;
   finetuneEpochs: number;
+  /** Seed of the models' initialisation, dropout and data order (default 0). */
+  seed?: number;
   log: (line: string) => void;
 }
 
@@ -15,7 +17,7 @@ export async function quickstart(o: QuickstartOptions): Promise<{ workdir: strin
   const vocab = path.join(o.workdir, 'vocab.model');
   await trainVocab({ corpus: ['sotu'], output: vocab, vocabSize: 8000, modelType: 'bpe', characterCoverage: 0.9995, maxSentences: 1_000_000 }, o.log);
   const pretrainDir = path.join(o.workdir, 'pretrain');
-  const common = { preset: 'sparse-mixer-tiny', vocab_filepath: vocab, seed: 0 };
+  const common = { preset: 'sparse-mixer-tiny', vocab_filepath: vocab, seed: o.seed ?? 0 };
   o.log(`pre-training sparse-mixer-tiny for ${o.pretrainSteps} steps on sotu + moby-dick in ${pretrainDir}`);
   await pretrain(
     trainConfig({
