@@ -1,7 +1,7 @@
 // Linear layers on the CPU through oneDNN's GEMM. libtorch 1.13 runs float32 matmuls on the BLAS
 // it was built with (Debian: OpenBLAS); oneDNN, which the same libtorch already links, has JIT
-// GEMM kernels that are faster at a transformer's shapes on AVX2/AVX-512 CPUs (see README,
-// "CPU speed"). Forward and both backward GEMMs go through it; anything it does not cover
+// GEMM kernels that are faster at a transformer's shapes on AVX2/AVX-512 CPUs (see README, "CPU
+// matrix products"). Forward and both backward GEMMs go through it; anything it does not cover
 // (other dtypes and devices, strided weights, autocast) takes at::linear as before.
 // SPARSE_MIXER_GEMM=aten turns it off (for side-by-side measurements).
 #include "cpu_linear.h"
