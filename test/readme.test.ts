@@ -17,9 +17,10 @@ test('the README library example runs and prints dev metrics, a prediction and a
   fs.writeFileSync(script, m[1]!);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sm-readme-'));
   const out = execFileSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, EXAMPLE_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
-  assert.match(out, /dev metrics \{[^}]*accuracy/);
+  const accuracy = Number(/dev metrics \{[^}]*accuracy: ([\d.]+)/.exec(out)?.[1]);
+  assert.ok(accuracy >= 0.85, `the example's model learns (dev accuracy ${accuracy}; 0.93 on the 2-core machine)`);
   assert.match(out, /^(ham|spam) \[/m);
   assert.match(out, /^served \[\{"score":[\d.e-]+,"label":"(ham|spam)"\},\{"score":[\d.e-]+,"label":"(ham|spam)"\}\]$/m);
-  assert.ok(fs.existsSync(path.join(dir, 'spam', 'checkpoints', 'ckpt-000000020', 'model.safetensors')));
+  assert.ok(fs.existsSync(path.join(dir, 'spam', 'checkpoints', 'ckpt-000000150', 'model.safetensors')));
   fs.rmSync(dir, { recursive: true, force: true });
 });
