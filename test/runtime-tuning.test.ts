@@ -58,7 +58,7 @@ test('by default OpenMP workers sleep when idle and malloc keeps tensors up to 3
   assert.deepEqual(r.tuning.environment, { OMP_WAIT_POLICY: 'PASSIVE' });
   assert.equal(r.tuning.malloc?.applied, true);
   assert.equal(r.mmapCountDelta, 0, 'a 16 MiB tensor comes from the heap, not a fresh mapping');
-  assert.equal(r.lateGrowth, 0, 'the heap does not grow over repeated cycles');
+  assert.ok(r.lateGrowth <= 0, `the heap does not grow over repeated cycles (grew ${r.lateGrowth} bytes)`);
   assert.match(r.doctor, /runtime tuning\s+OMP_WAIT_POLICY=PASSIVE; malloc keeps freed blocks up to 32 MiB/);
 });
 
