@@ -173,6 +173,9 @@ function settingsFrom(options: QualityBenchOptions): QualitySettings {
   };
 }
 
+/** Settings that only the fine-tunings depend on: changing them keeps a bench's pre-trainings. */
+const FINETUNING_SETTINGS = new Set(['finetune', 'tasks', 'task_rows']);
+
 /** Settings keys whose values differ (threads may change between a run and its continuation). */
 function settingsChanged(before: QualitySettings, now: QualitySettings): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(now)]);
@@ -264,11 +267,16 @@ export async function benchQuality(options: QualityBenchOptions): Promise<Qualit
   if (fs.existsSync(file)) {
     const before = JSON.parse(fs.readFileSync(file, 'utf8')) as QualityBenchReport;
     const changed = before.settings ? settingsChanged(before.settings, s) : ['settings'];
-    if (changed.length) {
+    if (changed.length && changed.every((k) => FINETUNING_SETTINGS.has(k))) {
+      // Pre-training is most of the cost: other fine-tuning settings redo only the fine-tunings.
+      report.units = Object.fromEntries(Object.entries(before.units ?? {}).filter(([, u]) => u.kind === 'pretrain'));
+      log(`bench quality: other fine-tuning settings (${changed.join(', ')}) than ${file}: keeping its ${Object.keys(report.units).length} pre-trainings, fine-tuning again`);
+    } else if (changed.length) {
       throw new Error(`bench quality: ${file} holds a bench with other settings (${changed.join(', ')}); give another --workdir, or delete that folder to start over`);
+    } else {
+      report.units = before.units ?? {};
+      log(`continuing the bench in ${options.workdir}: ${Object.keys(report.units).length} of ${total} runs already done`);
     }
-    report.units = before.units ?? {};
-    log(`continuing the bench in ${options.workdir}: ${Object.keys(report.units).length} of ${total} runs already done`);
   }
   const workSeconds = () => Object.values(report.units).reduce((a, u) => a + u.wall_seconds, 0);
   const save = () => {

@@ -142,7 +142,7 @@ function tinyBench(workdir: string, dataDir: string): QualityBenchOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const started = (lines: string[]) => lines.filter((l) => /^\[\d+\/28\] /.test(l));
 
-test('bench quality: sweeps, seeds and two tasks; killed, then stopped, it continues where it stopped and redoes no finished run', { timeout: 600_000 }, async () => {
+test('bench quality: sweeps, seeds and two tasks; killed, then stopped, it continues where it stopped and redoes no finished run; other fine-tuning settings keep the pre-trainings', { timeout: 600_000 }, async () => {
   await ensureVocab();
   const dataDir = writeMrpc(writeSst2(path.join(root, 'glue-data')));
   const workdir = path.join(root, 'quality');
@@ -272,6 +272,17 @@ test('bench quality: sweeps, seeds and two tasks; killed, then stopped, it conti
   assert.deepEqual(started(lines4), []);
   await assert.rejects(() => benchQuality({ ...options, budgetSeconds: 1, log: quiet }), /quality\.json holds a bench with other settings \(budget_seconds\); give another --workdir/);
   assert.deepEqual(read().units, report.units);
+
+  // 5. Other fine-tuning settings: the pre-trainings are kept as they were, every fine-tuning is run again.
+  const lines5: string[] = [];
+  const longer = await benchQuality({ ...options, tasks: ['sst2'], finetuneSteps: 4, log: (line) => lines5.push(line) });
+  assert.ok(lines5.some((l) => /other fine-tuning settings \(tasks, finetune, task_rows\).*keeping its 8 pre-trainings/.test(l)), lines5.join('\n'));
+  const pretrains = (units: QualityBenchReport['units']) => Object.fromEntries(Object.entries(units).filter(([, u]) => u.kind === 'pretrain'));
+  assert.deepEqual(pretrains(longer.units), pretrains(report.units));
+  const finetunes = Object.values(longer.units).filter((u): u is FinetuneRecord => u.kind === 'finetune');
+  assert.equal(finetunes.length, 2 * (2 + 3), 'two models × (two sweep rates + three seeds) on SST-2 alone');
+  for (const u of finetunes) assert.deepEqual([u.task, u.steps], ['glue/sst2', 4]);
+  assert.ok(longer.progress.complete);
 });
 
 test('seed statistics: mean ± sample std, and Welch tests matching scipy', () => {
